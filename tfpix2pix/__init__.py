@@ -1,0 +1,20 @@
+"""tfpix2pix: pix2pix (Isola et al., CVPR 2017) for TensorFlow 2 and Keras 3.
+
+Flow: ``data`` (paired images) -> ``models`` (U-Net G, PatchGAN D) ->
+``training`` (the alternating cGAN + L1 step) -> export/inference.
+
+``build_generator`` and ``build_discriminator`` are imported lazily so that
+the command line can answer ``--help`` and reject bad flags without loading
+TensorFlow.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["build_generator", "build_discriminator", "__version__"]
+
+
+def __getattr__(name):
+    if name in ("build_generator", "build_discriminator"):
+        from . import models
+        return getattr(models, name)
+    raise AttributeError(f"module 'tfpix2pix' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""Paired-image datasets: folders of [A | B] images -> tf.data pipelines."""

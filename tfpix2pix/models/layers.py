@@ -1,0 +1,54 @@
+"""Building blocks shared by the generator and the discriminator.
+
+The paper initialises every conv weight from N(0, 0.02) and norm scales from
+N(1, 0.02). Biases follow the PyTorch reference so that its published weights
+can be loaded: a conv that feeds a BatchNorm has no bias (the norm's beta
+plays that role); with instance norm (no affine parameters) or no norm, every
+conv has a bias.
+"""
+
+import keras
+
+
+def conv_init():
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
+
+
+def conv_bias(norm):
+    """Whether a conv in a network normalised with ``norm`` carries a bias."""
+    return norm != "batch"
+
+
+def conv(filters, strides, use_bias, name, padding="same"):
+    return keras.layers.Conv2D(filters, 4, strides=strides, padding=padding, use_bias=use_bias,
+                               kernel_initializer=conv_init(), name=name)
+
+
+def conv_transpose(filters, use_bias, name):
+    # 4x4, stride 2, "same": the same geometry as PyTorch's ConvTranspose2d(k=4, s=2, p=1).
+    return keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=use_bias,
+                                        kernel_initializer=conv_init(), name=name)
+
+
+def normalization(norm, name):
+    """A norm layer, or None for ``norm="none"``.
+
+    ``batch`` uses PyTorch's defaults (momentum 0.1, i.e. Keras 0.9; eps 1e-5).
+    ``instance`` normalises each channel of each image, without affine
+    parameters, as the reference's ``InstanceNorm2d`` does.
+    """
+    if norm == "batch":
+        return keras.layers.BatchNormalization(
+            momentum=0.9, epsilon=1e-5,
+            gamma_initializer=keras.initializers.RandomNormal(mean=1.0, stddev=0.02), name=name)
+    if norm == "instance":
+        return keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, center=False, scale=False,
+                                               name=name)
+    if norm == "none":
+        return None
+    raise ValueError(f"`norm` must be one of batch, instance, none. Received: norm={norm!r}")
+
+
+def apply_norm(x, norm, name):
+    layer = normalization(norm, name)
+    return x if layer is None else layer(x)

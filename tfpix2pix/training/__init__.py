@@ -1,0 +1,1 @@
+"""Training: the paper's objective, the distributed step, checkpoints, logging."""

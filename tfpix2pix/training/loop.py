@@ -1,0 +1,138 @@
+"""The training loop: data -> strategy -> model -> resume -> steps, logging, checkpoints."""
+
+import os
+import sys
+import time
+
+import keras
+import tensorflow as tf
+
+from ..data import folder, pipeline
+from ..errors import UserError
+from . import run_dir as run_folder
+from .progress import Progress
+from .step import METRICS, Pix2Pix, make_strategy
+from .summaries import Summaries, image_grid
+
+
+def _dataset_files(cfg):
+    root = folder.resolve_root(cfg.data.path)
+    train = folder.train_images(root, cfg.data.path)
+    # The grid shows fixed val pairs, or train pairs when there is no val/.
+    shown = (folder.list_images(root, "val") or train)[:cfg.log.num_images]
+    folder.check_images(train + [p for p in shown if p not in train])
+    return train, shown
+
+
+def train(cfg, out=sys.stdout, err=sys.stderr):
+    """Train (or resume) the run described by ``cfg``. Returns a small summary dict."""
+    train_paths, grid_paths = _dataset_files(cfg)
+    run_dir = run_folder.prepare(cfg)
+    keras.utils.set_random_seed(cfg.train.seed)
+
+    strategy = make_strategy(cfg.train.strategy)
+    replicas = strategy.num_replicas_in_sync
+    batch = cfg.train.batch_size
+    if batch % replicas:
+        raise UserError(f"--batch-size {batch} does not split across {replicas} replicas; "
+                        f"use a multiple of {replicas}")
+    per_epoch = pipeline.steps_per_epoch(len(train_paths), batch)
+    if per_epoch == 0:
+        raise UserError(f"--batch-size {batch} is larger than the {len(train_paths)} training "
+                        "pairs; lower it")
+    epochs = cfg.train.n_epochs + cfg.train.n_epochs_decay
+    total = epochs * per_epoch
+    stop = min(total, cfg.train.max_steps) if cfg.train.max_steps else total
+
+    model = Pix2Pix(cfg, strategy, per_epoch)
+    checkpoint = model.checkpoint()
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, "checkpoints"),
+                                         max_to_keep=cfg.log.keep_checkpoints,
+                                         step_counter=model.step, checkpoint_name="ckpt")
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    start = int(model.step.numpy())
+    summary = {"run_dir": run_dir, "start_step": start, "step": start, "total_steps": total,
+               "steps_per_epoch": per_epoch}
+    if start >= stop:
+        print(f"{run_dir}: already at step {start} of {stop}; nothing to do (raise --epochs or "
+              "--max-steps to train further)", file=out)
+        return summary
+    if start:
+        print(f"Resuming {run_dir} at step {start} (epoch {start // per_epoch + 1}).", file=out)
+
+    grid_a, grid_b = pipeline.eval_pairs(grid_paths, cfg.data.crop_size, cfg.data.direction)
+    data = pipeline.TrainData(
+        train_paths, load_size=cfg.data.load_size, crop_size=cfg.data.crop_size,
+        direction=cfg.data.direction, flip=not cfg.data.no_flip, seed=cfg.train.seed,
+        global_batch=batch, cache=cfg.data.cache)
+    batches = data.stream(start, distribute=strategy.experimental_distribute_dataset)
+    summaries = Summaries(run_dir)
+    progress = Progress(start, total, per_epoch, batch, line_every=cfg.log.log_every, stream=err)
+
+    def write_grid(step):
+        return summaries.grid(step, image_grid(grid_a, model.translate(grid_a), grid_b))
+
+    sums = dict.fromkeys(METRICS, 0.0)
+    count, interval_start = 0, time.perf_counter()
+    step, grid_path, t0 = start, None, time.perf_counter()
+    if start == 0:
+        grid_path = write_grid(0)  # the untrained generator, for comparison
+    try:
+        while step < stop:
+            metrics = {k: float(v) for k, v in model.train_step(next(batches)).items()}
+            step += 1
+            count += 1
+            for k in METRICS:
+                sums[k] += metrics[k]
+            progress.update(step, {k: metrics[k] for k in ("G_GAN", "G_L1", "D_real", "D_fake")})
+            if step % cfg.log.log_every == 0 or step == stop:
+                elapsed = time.perf_counter() - interval_start
+                scalars = {f"loss/{k}": sums[k] / count for k in METRICS[:4]}
+                scalars.update({"D/real_mean": sums["D_x"] / count,
+                                "D/fake_mean": sums["D_G_z"] / count,
+                                "lr": float(model.lr_schedule(step - 1)),
+                                "perf/images_per_sec": count * batch / elapsed})
+                summaries.scalars(step, scalars)
+                sums, count = dict.fromkeys(METRICS, 0.0), 0
+                interval_start = time.perf_counter()
+            if step % cfg.log.image_every == 0 or step == stop:
+                grid_path = write_grid(step)
+            if step % cfg.log.checkpoint_every == 0 and step < stop:
+                manager.save(checkpoint_number=step)
+    except KeyboardInterrupt:
+        progress.close()
+        manager.save(checkpoint_number=step)
+        summaries.close()
+        print(f"Interrupted at step {step}; checkpoint saved. Rerun the same command to resume.",
+              file=out)
+        raise
+    except tf.errors.OpError as exc:
+        progress.close()
+        first = str(exc.message).strip().splitlines()[0]
+        raise UserError(f"--data {cfg.data.path}: reading the training images failed at step "
+                        f"{step} ({first}); check that the files did not change") from None
+    progress.update(step, {k: metrics[k] for k in ("G_GAN", "G_L1", "D_real", "D_fake")},
+                    force=True)
+    progress.close()
+    manager.save(checkpoint_number=step)
+    summaries.close()
+    took = time.perf_counter() - t0
+    summary.update(step=step, seconds=took, last_grid=grid_path, metrics=metrics)
+    _report(cfg, summary, stop, out)
+    return summary
+
+
+def _report(cfg, s, stop, out):
+    run_dir = s["run_dir"]
+    state = "Finished" if stop == s["total_steps"] else "Stopped (--max-steps)"
+    print(f"\n{state} at step {s['step']} of {s['total_steps']} in {s['seconds']:.0f} s.\n"
+          f"  run folder:  {run_dir}  (config.yaml, checkpoints/, images/)\n"
+          f"  image grid:  {s['last_grid']}  (rows: input | output | target)\n"
+          f"  TensorBoard: tensorboard --logdir {os.path.dirname(run_dir) or '.'}", file=out)
+    if stop < s["total_steps"]:
+        print("  Rerun the same command without --max-steps to continue.", file=out)
+    if cfg.data.path.startswith(folder.BUILTIN_PREFIX):
+        print("\nTrain the paper's model on facades (labels -> photo is BtoA):\n"
+              "  python -m tfpix2pix.train --config experiments/facades.yaml "
+              "--data /path/to/facades", file=out)

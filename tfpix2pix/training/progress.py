@@ -1,0 +1,53 @@
+"""A one-line progress bar: epoch, step, percent, ETA, images/s and losses."""
+
+import sys
+import time
+
+
+def _clock(seconds):
+    seconds = int(max(seconds, 0))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+class Progress:
+    """Redraws in place on a terminal; prints a line every ``line_every`` steps otherwise."""
+
+    def __init__(self, start_step, total_steps, steps_per_epoch, images_per_step,
+                 line_every=100, stream=sys.stderr):
+        self.start, self.total = start_step, total_steps
+        self.per_epoch, self.images_per_step = steps_per_epoch, images_per_step
+        self.stream, self.tty = stream, stream.isatty()
+        self.line_every = line_every
+        self.t0 = time.perf_counter()
+        self.last_draw = 0.0
+        self.last_step = None
+
+    def update(self, step, losses, force=False):
+        now = time.perf_counter()
+        if self.tty and not force and now - self.last_draw < 0.25:
+            return
+        if not self.tty and (step == self.last_step or (not force and step % self.line_every)):
+            return
+        self.last_draw, self.last_step = now, step
+        done = step - self.start
+        rate = done / (now - self.t0) if done else 0.0
+        eta = (self.total - step) / rate if rate else 0.0
+        epoch = min(step // self.per_epoch + 1, self.total // self.per_epoch)
+        bar_width = 20
+        filled = int(bar_width * step / self.total)
+        text = (f"epoch {epoch}/{self.total // self.per_epoch} step {step}/{self.total} "
+                f"[{'#' * filled}{'.' * (bar_width - filled)}] ETA {_clock(eta)} "
+                f"{rate * self.images_per_step:.1f} img/s "
+                + " ".join(f"{k} {v:.3f}" for k, v in losses.items()))
+        if self.tty:
+            self.stream.write("\r" + text + "\x1b[K")
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self):
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()

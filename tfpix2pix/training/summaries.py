@@ -1,0 +1,42 @@
+"""What a user sees: TensorBoard scalars, the input | output | target grid, a PNG copy."""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+
+def to_uint8(x):
+    return np.clip(np.round((np.asarray(x) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def image_grid(real_a, fake_b, real_b):
+    """One row per pair: input | output | target, as a uint8 HxWx3 array."""
+    rows = [np.concatenate([a, f, b], axis=1) for a, f, b in zip(real_a, fake_b, real_b)]
+    return to_uint8(np.concatenate(rows, axis=0))
+
+
+class Summaries:
+    def __init__(self, run_dir):
+        self.run_dir = run_dir
+        self.writer = tf.summary.create_file_writer(run_dir)
+
+    def scalars(self, step, values):
+        with self.writer.as_default(step=step):
+            for name, value in values.items():
+                tf.summary.scalar(name, value)
+        self.writer.flush()
+
+    def grid(self, step, grid):
+        """Write the grid to TensorBoard and to images/step_<step>.png."""
+        with self.writer.as_default(step=step):
+            tf.summary.image("val/input_output_target", grid[None], max_outputs=1)
+        self.writer.flush()
+        path = os.path.join(self.run_dir, "images", f"step_{step:07d}.png")
+        tmp = path + ".tmp"
+        tf.io.write_file(tmp, tf.io.encode_png(grid))
+        os.replace(tmp, path)
+        return path
+
+    def close(self):
+        self.writer.close()

@@ -19,7 +19,7 @@ EPILOG = """examples:
 """
 
 
-def main(argv=None, out=sys.stdout, err=sys.stderr):
+def main(argv=None, out=None, err=None):
     parser = build_parser("python -m tfpix2pix.train", __doc__.splitlines()[0], EPILOG)
     args = parser.parse_args(argv)
     try:
@@ -35,5 +35,9 @@ def main(argv=None, out=sys.stdout, err=sys.stderr):
     return 0
 
 
-if __name__ == "__main__":
+def main_entry():
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    main_entry()

@@ -10,6 +10,23 @@ conv has a bias.
 import keras
 
 
+@keras.saving.register_keras_serializable(package="tfpix2pix")
+class LeakyReLU(keras.layers.LeakyReLU):
+    """Keras's LeakyReLU, computed as max(x, slope * x) (the same function for 0 < slope < 1).
+
+    TF 2.21's grappler remapper fails on the fused LeakyRelu op when the
+    gradient needs the pre-activation (the D forward inside the G step); it
+    logs "remapper failed" and then skips all of its fusions for the step.
+    """
+
+    def call(self, inputs):
+        return keras.ops.maximum(inputs, inputs * self.negative_slope)
+
+
+def leaky_relu(name):
+    return LeakyReLU(negative_slope=0.2, name=name)
+
+
 def conv_init():
     return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
 

@@ -9,7 +9,7 @@ the reference for any input size (30x30 logits for 256x256).
 
 import keras
 
-from .layers import apply_norm, conv, conv_bias
+from .layers import apply_norm, conv, conv_bias, leaky_relu
 
 
 def _padded_conv(x, filters, strides, use_bias, name):
@@ -23,13 +23,13 @@ def patchgan_discriminator(in_channels=6, ndf=64, n_layers=3, norm="batch", name
     pair = keras.Input((None, None, in_channels), name="pair")
 
     x = _padded_conv(pair, ndf, 2, True, name="layer1")
-    x = keras.layers.LeakyReLU(negative_slope=0.2, name="layer1_lrelu")(x)
+    x = leaky_relu("layer1_lrelu")(x)
     for n in range(1, n_layers + 1):
         layer = f"layer{n + 1}"
         strides = 2 if n < n_layers else 1  # the last feature layer keeps the resolution
         x = _padded_conv(x, ndf * min(2 ** n, 8), strides, bias, name=layer)
         x = apply_norm(x, norm, name=f"{layer}_norm")
-        x = keras.layers.LeakyReLU(negative_slope=0.2, name=f"{layer}_lrelu")(x)
+        x = leaky_relu(f"{layer}_lrelu")(x)
 
     logits = _padded_conv(x, 1, 1, True, name="logits")
     logits = keras.layers.Activation("linear", dtype="float32", name="patch_logits")(logits)

@@ -19,7 +19,7 @@ weights depends on it):
 
 import keras
 
-from .layers import apply_norm, conv, conv_bias, conv_transpose
+from .layers import apply_norm, conv, conv_bias, conv_transpose, leaky_relu
 
 DROPOUT_BLOCKS = 3  # the paper's CD512-CD1024-CD1024
 
@@ -40,7 +40,7 @@ def unet_generator(num_downs=8, in_channels=3, out_channels=3, ngf=64, norm="bat
     x = conv(width(1), 2, bias, name="enc1_conv")(image)
     skips = [x]
     for level in range(2, num_downs + 1):
-        x = keras.layers.LeakyReLU(negative_slope=0.2, name=f"enc{level}_lrelu")(x)
+        x = leaky_relu(f"enc{level}_lrelu")(x)
         x = conv(width(level), 2, bias, name=f"enc{level}_conv")(x)
         if level < num_downs:
             x = apply_norm(x, norm, name=f"enc{level}_norm")

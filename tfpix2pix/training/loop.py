@@ -24,8 +24,12 @@ def _dataset_files(cfg):
     return train, shown
 
 
-def train(cfg, out=sys.stdout, err=sys.stderr):
-    """Train (or resume) the run described by ``cfg``. Returns a small summary dict."""
+def train(cfg, out=None, err=None):
+    """Train (or resume) the run described by ``cfg``. Returns a small summary dict.
+
+    ``out`` gets the final report, ``err`` the progress bar (default: stdout, stderr).
+    """
+    out, err = out or sys.stdout, err or sys.stderr
     train_paths, grid_paths = _dataset_files(cfg)
     run_dir = run_folder.prepare(cfg)
     keras.utils.set_random_seed(cfg.train.seed)

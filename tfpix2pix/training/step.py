@@ -61,9 +61,17 @@ class Pix2Pix:
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
 
     def checkpoint(self):
+        """Everything a resumed run needs to continue exactly where this one stopped.
+
+        Keras layers don't expose their ``SeedGenerator`` state (dropout's RNG) to
+        ``tf.train.Checkpoint``, so it is tracked here; without it a resumed run
+        draws different dropout masks.
+        """
+        rng_state = [v for model in (self.generator, self.discriminator)
+                     for v in model.non_trainable_variables if "seed_generator" in v.path]
         return tf.train.Checkpoint(generator=self.generator, discriminator=self.discriminator,
                                    g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer,
-                                   step=self.step)
+                                   step=self.step, rng_state=rng_state)
 
     def _replica_step(self, real_a, real_b):
         G, D = self.generator, self.discriminator

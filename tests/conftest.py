@@ -1,0 +1,70 @@
+"""Shared fixtures: 2 logical CPUs, the facades folder, tiny configs, synthetic pairs."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+# Two logical CPUs, so MirroredStrategy can run 2 replicas here. This must
+# happen before TensorFlow runs any op, which is why it lives at import time.
+_cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+from tfpix2pix import config as C  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+FACADES = Path(os.environ.get("TFPIX2PIX_FACADES", ROOT.parent / "shared" / "data" / "facades"))
+
+
+@pytest.fixture(scope="session")
+def facades():
+    """The real facades set ([photo | labels], so labels->photo is BtoA).
+
+    Skipped when absent, except under CI, where a missing folder is a failure.
+    """
+    if not (FACADES / "train").is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"facades dataset not found at {FACADES} (CI is set, so this is an error)")
+        pytest.skip(f"facades dataset not found at {FACADES}")
+    return FACADES
+
+
+def tiny_config(data_path, run_dir, **sections):
+    """A 64 px, ngf/ndf 8 config for fast tests; ``sections`` override, e.g. train={...}."""
+    preset = {
+        "name": "test",
+        "data": {"path": str(data_path), "load_size": 72, "crop_size": 64},
+        "model": {"netG": "unet_64", "ngf": 8, "ndf": 8},
+        "train": {"n_epochs": 1, "n_epochs_decay": 1, "batch_size": 2, "seed": 1},
+        "log": {"run_dir": str(run_dir), "log_every": 5, "image_every": 10,
+                "checkpoint_every": 10, "num_images": 2},
+    }
+    for name, values in sections.items():
+        preset[name] = {**preset.get(name, {}), **values}
+    return C.validate(C.apply_overrides(C.Config(), preset, "test"))
+
+
+def write_pairs(folder, count, size=32, width=None, seed=0, ext=".png"):
+    """Write ``count`` random [A | B] images of height ``size`` (width 2*size by default)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(count):
+        image = rng.integers(0, 256, (size, width or 2 * size, 3), dtype=np.uint8)
+        data = tf.io.encode_png(image) if ext == ".png" else tf.io.encode_jpeg(image)
+        path = folder / f"{i:04d}{ext}"
+        tf.io.write_file(str(path), data)
+        paths.append(str(path))
+    return paths
+
+
+@pytest.fixture
+def pairs_dir(tmp_path):
+    """A small valid dataset: train/ with 8 pairs and val/ with 2 (32x32 per side)."""
+    root = tmp_path / "pairs"
+    write_pairs(root / "train", 8)
+    write_pairs(root / "val", 2, seed=1)
+    return root

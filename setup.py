@@ -20,7 +20,7 @@ setup(
     extras_require={
         "cpu": ["tensorflow-cpu>=2.21,<2.22"],
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
-        "test": ["pytest>=8"],
+        "test": ["pytest>=8", "pillow"],  # PIL: the reference's decoder, for cross-checks
     },
     entry_points={"console_scripts": ["tfpix2pix-train=tfpix2pix.train:main_entry"]},
 )

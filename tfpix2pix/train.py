@@ -9,6 +9,7 @@ import os
 import sys
 
 from .cli import build_parser, report_user_error, resolve_config
+from .data import folder
 from .errors import UserError, require_tensorflow
 
 EPILOG = """examples:
@@ -24,10 +25,14 @@ def main(argv=None, out=None, err=None):
     args = parser.parse_args(argv)
     try:
         cfg = resolve_config(args)
+        files = None
+        if not cfg.data.path.startswith(folder.BUILTIN_PREFIX):
+            files = folder.find_pairs(cfg.data.path, cfg.log.num_images)  # before the slow import
+        quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        require_tensorflow()
+        require_tensorflow(quiet=quiet)
         from .training.loop import train
-        train(cfg, out=out, err=err)
+        train(cfg, files=files, out=out, err=err)
     except UserError as exc:
         return report_user_error(exc)
     except KeyboardInterrupt:

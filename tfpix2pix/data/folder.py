@@ -54,6 +54,16 @@ def train_images(root, data_flag):
     return paths
 
 
+def find_pairs(data_flag, num_shown):
+    """(training images, images shown in the grid) for ``--data``.
+
+    The grid shows the first fixed val/ pairs, or training pairs if there is no val/.
+    """
+    root = resolve_root(data_flag)
+    train = train_images(root, data_flag)
+    return train, (list_images(root, "val") or train)[:num_shown]
+
+
 def check_images(paths):
     """Decode every image once; raise UserError naming the first bad file.
 

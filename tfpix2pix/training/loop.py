@@ -15,22 +15,15 @@ from .step import METRICS, Pix2Pix, make_strategy
 from .summaries import Summaries, image_grid
 
 
-def _dataset_files(cfg):
-    root = folder.resolve_root(cfg.data.path)
-    train = folder.train_images(root, cfg.data.path)
-    # The grid shows fixed val pairs, or train pairs when there is no val/.
-    shown = (folder.list_images(root, "val") or train)[:cfg.log.num_images]
-    folder.check_images(train + [p for p in shown if p not in train])
-    return train, shown
-
-
-def train(cfg, out=None, err=None):
+def train(cfg, files=None, out=None, err=None):
     """Train (or resume) the run described by ``cfg``. Returns a small summary dict.
 
+    ``files`` is ``folder.find_pairs``'s answer if the caller already has it;
     ``out`` gets the final report, ``err`` the progress bar (default: stdout, stderr).
     """
     out, err = out or sys.stdout, err or sys.stderr
-    train_paths, grid_paths = _dataset_files(cfg)
+    train_paths, grid_paths = files or folder.find_pairs(cfg.data.path, cfg.log.num_images)
+    folder.check_images(train_paths + [p for p in grid_paths if p not in train_paths])
     run_dir = run_folder.prepare(cfg)
     keras.utils.set_random_seed(cfg.train.seed)
 

@@ -28,8 +28,14 @@ def make_strategy(kind="auto"):
     ``default``: the default (single-device) strategy."""
     gpus = tf.config.list_logical_devices("GPU")
     if kind == "mirrored" or (kind == "auto" and len(gpus) > 1):
-        devices = gpus or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([d.name for d in devices])
+        if gpus:
+            return tf.distribute.MirroredStrategy([d.name for d in gpus])
+        # Replicas on (logical) CPUs: reduce by copying to one device. The default
+        # collective all-reduce clashes with an earlier strategy's collective keys
+        # in the same process ("Shape mismatch in the collective instance").
+        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(
+            cpus, cross_device_ops=tf.distribute.ReductionToOneDevice(cpus[0]))
     return tf.distribute.get_strategy()
 
 

@@ -49,6 +49,10 @@ def machine():
         ram = None
     flags = set(cpuinfo.get("flags", "").split())
     return {"cpu": cpuinfo.get("model name") or platform.processor() or platform.machine(),
+            # family/model tell CPU generations apart when the name doesn't (AMD family
+            # 25 is Zen 3/Zen 4, 26 is Zen 5)
+            "vendor": cpuinfo.get("vendor_id"), "cpu_family": cpuinfo.get("cpu family"),
+            "cpu_model_number": cpuinfo.get("model"),
             "logical_cores": os.cpu_count(), "ram_gib": ram,
             "avx512f": "avx512f" in flags, "avx512_bf16": "avx512_bf16" in flags}
 

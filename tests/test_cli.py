@@ -1,15 +1,16 @@
 """The command line and experiment files: flags, precedence, and one-line errors."""
 
 import os
+import re
+import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import tensorflow as tf
 import yaml
-
 from conftest import ROOT, write_pairs
+
 from tfpix2pix import config as C
 from tfpix2pix.cli import build_parser, resolve_config
 from tfpix2pix.train import main
@@ -44,7 +45,8 @@ def test_no_data_uses_the_builtin_demo_preset():
 
 def test_with_data_the_defaults_are_the_papers():
     cfg = resolve("--data", "somewhere")
-    assert (cfg.model.netG, cfg.model.netD, cfg.model.ngf, cfg.model.ndf) == ("unet_256", "basic", 64, 64)
+    m = cfg.model
+    assert (m.netG, m.netD, m.ngf, m.ndf) == ("unet_256", "basic", 64, 64)
     assert (cfg.data.load_size, cfg.data.crop_size, cfg.train.batch_size) == (286, 256, 1)
     assert (cfg.train.lr, cfg.train.beta1, cfg.train.lambda_l1) == (2e-4, 0.5, 100.0)
 
@@ -160,3 +162,30 @@ def test_the_module_reports_errors_without_a_stack_trace(tmp_path):
     help_proc = subprocess.run([sys.executable, "-m", "tfpix2pix.train", "--help"],
                                capture_output=True, text=True, env=env, timeout=120)
     assert help_proc.returncode == 0 and "--netG" in help_proc.stdout
+
+
+def test_ctrl_c_saves_a_checkpoint_that_the_same_command_resumes(pairs_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    argv = [sys.executable, "-m", "tfpix2pix.train", "--data", str(pairs_dir),
+            "--run-dir", str(run_dir), "--load-size", "72", "--crop-size", "64",
+            "--netG", "unet_64", "--ngf", "8", "--ndf", "8", "--batch-size", "2",
+            "--epochs", "500", "--n-epochs-decay", "0", "--log-every", "1"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    try:
+        for line in proc.stderr:  # progress lines, one per step when not on a terminal
+            if " step 3/" in line:
+                proc.send_signal(signal.SIGINT)
+                break
+        out, _err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    stopped = int(re.search(r"Interrupted at step (\d+); checkpoint saved", out).group(1))
+    assert 3 <= stopped < 2000
+    assert tf.train.latest_checkpoint(str(run_dir / "checkpoints")).endswith(f"ckpt-{stopped}")
+    resumed = subprocess.run(argv + ["--max-steps", str(stopped + 1)], capture_output=True,
+                             text=True, env=env, timeout=120)
+    assert resumed.returncode == 0
+    assert f"Resuming {run_dir} at step {stopped} " in resumed.stdout

@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import write_pairs
 from PIL import Image
 
-from conftest import write_pairs
 from tfpix2pix.data import folder
 from tfpix2pix.data.pipeline import TrainData, eval_pairs
 from tfpix2pix.errors import UserError

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config
+
 from tfpix2pix.training.step import Pix2Pix, make_strategy
 
 
@@ -60,7 +60,7 @@ def _feeds_instance_norm(model, weight):
     rounding noise, which Adam scales up to +-lr, so it can't be compared."""
     layer, _, name = weight.path.rpartition("/")
     prefix = layer.rsplit("_", 1)[0]
-    return name == "bias" and prefix + "_norm" in {l.name for l in model.layers}
+    return name == "bias" and prefix + "_norm" in {layer.name for layer in model.layers}
 
 
 def test_weights_actually_move_and_replicas_stay_in_sync():

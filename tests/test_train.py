@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
+from conftest import tiny_config
 from tensorboard.backend.event_processing import event_accumulator
 
-from conftest import tiny_config
 from tfpix2pix import config as C
 from tfpix2pix.errors import UserError
 from tfpix2pix.training import loop

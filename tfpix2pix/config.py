@@ -19,6 +19,7 @@ from .data.folder import BUILTIN_PREFIX
 from .errors import UserError
 from .models.registry import DISCRIMINATORS, GENERATORS, NORMS
 
+
 def opt(default, help, flag=None, choices=None, aliases=()):
     """A config field with the metadata the CLI is generated from."""
     return field(default=default, metadata={"help": help, "flag": flag, "choices": choices,

@@ -68,7 +68,8 @@ def _draw_labels(rng, size):
         base = horizon + size * rng.uniform(0.0, 0.2)
         cx, r = size * rng.uniform(0, 1), size * rng.uniform(0.07, 0.14)
         for k in range(3):  # the first blob rests on the ground, the others sit above it
-            ex, ey = cx + r * rng.uniform(-0.8, 0.8) * k, base - r * (0.9 + k * rng.uniform(0.4, 0.8))
+            ex = cx + r * rng.uniform(-0.8, 0.8) * k
+            ey = base - r * (0.9 + k * rng.uniform(0.4, 0.8))
             rx, ry = r * rng.uniform(0.8, 1.2), r * rng.uniform(0.8, 1.1)
             lab[((xx - ex) / rx) ** 2 + ((yy - ey) / ry) ** 2 <= 1] = TREE
 
@@ -122,17 +123,20 @@ def _render(lab, rng):
     mortar = ((y % bh == 0) | (xo % (2 * bh) == 0))[..., None]
     brick = np.where(mortar, (0.86, 0.82, 0.74), np.array([0.75, 0.38, 0.25]) * tone[..., None])
     th = max(2, round(3 * s))
-    roof = np.array([0.30, 0.32, 0.42]) * (1.25 - 0.5 * ((y % th) / th)[..., None]) * lerp(1.1, 0.8, depth)
+    tiles = 1.25 - 0.5 * ((y % th) / th)[..., None]
+    roof = np.array([0.30, 0.32, 0.42]) * tiles * lerp(1.1, 0.8, depth)
     streak = (((x + y) / (10 * s)) % 1 < 0.25)[..., None]
     glass = lerp((0.70, 0.88, 1.0), (0.10, 0.22, 0.50), depth * 1.2) + 0.18 * streak
-    wood = np.array([0.55, 0.32, 0.14]) * (0.8 + 0.2 * np.sin(x * 2.4 / s + 4 * noise[..., 0]))[..., None]
+    grain = 0.8 + 0.2 * np.sin(x * 2.4 / s + 4 * noise[..., 0])
+    wood = np.array([0.55, 0.32, 0.14]) * grain[..., None]
     leaves = lerp((0.08, 0.28, 0.08), (0.50, 0.75, 0.25), 0.7 * noise + 0.8 * fine - 0.35)
     layers = np.stack([sky, grass, brick, roof, glass, wood, leaves])
     img = layers[lab, y, x]
 
     is_obj = lab >= WALL
     p = np.pad(lab, 1, mode="edge")
-    edge = (p[:-2, 1:-1] != lab) | (p[2:, 1:-1] != lab) | (p[1:-1, :-2] != lab) | (p[1:-1, 2:] != lab)
+    edge = ((p[:-2, 1:-1] != lab) | (p[2:, 1:-1] != lab)
+            | (p[1:-1, :-2] != lab) | (p[1:-1, 2:] != lab))
     img[edge & (lab == WINDOW)] = (0.95, 0.95, 0.92)
     img[((lab == WINDOW) | (lab == DOOR)) & (_shift(lab, 1, 1) == WALL)] *= 0.55  # recessed
     img[edge & is_obj & (lab != WINDOW)] *= 0.4
@@ -179,7 +183,8 @@ def _write_dataset(folder, params):
         for i in range(n):  # each image's rng depends only on (seed, split, index)
             a, b = make_pair(np.random.default_rng([params["seed"], split_id, i]), params["size"])
             png = tf.io.encode_png(np.concatenate([a, b], axis=1))
-            tf.io.write_file(os.path.join(folder, split, f"{i + 1:0{max(4, len(str(n)))}d}.png"), png)
+            name = f"{i + 1:0{max(4, len(str(n)))}d}.png"
+            tf.io.write_file(os.path.join(folder, split, name), png)
     with open(os.path.join(folder, _MARKER), "w") as f:
         json.dump(params, f, indent=1)
 
@@ -193,7 +198,8 @@ def ensure_builtin_dataset(cache_root: str | None = None, *, n_train: int = 400,
     """
     if n_train < 1 or n_val < 0 or size < 16 or seed < 0:
         raise ValueError("need n_train >= 1, n_val >= 0, size >= 16, seed >= 0")
-    params = dict(name=BUILTIN_NAME, version=VERSION, n_train=n_train, n_val=n_val, size=size, seed=seed)
+    params = dict(name=BUILTIN_NAME, version=VERSION, n_train=n_train, n_val=n_val, size=size,
+                  seed=seed)
     dest = builtin_dataset_dir(cache_root)
     if dict(n_train=n_train, n_val=n_val, size=size, seed=seed) != _DEFAULTS:
         dest += f"-n{n_train}-v{n_val}-s{size}-seed{seed}"

@@ -18,7 +18,8 @@ NORMS = ("batch", "instance", "none")
 def check_choice(what, value, allowed):
     """Raise ValueError in the house style if ``value`` is not in ``allowed``."""
     if value not in allowed:
-        raise ValueError(f"`{what}` must be one of {', '.join(allowed)}. Received: {what}={value!r}")
+        raise ValueError(f"`{what}` must be one of {', '.join(allowed)}. "
+                         f"Received: {what}={value!r}")
 
 
 def build_generator(name="unet_256", in_channels=3, out_channels=3, ngf=64, norm="batch",

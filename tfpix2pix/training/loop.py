@@ -11,8 +11,10 @@ from ..data import folder, pipeline
 from ..errors import UserError
 from . import run_dir as run_folder
 from .progress import Progress
-from .step import METRICS, Pix2Pix, make_strategy
-from .summaries import Summaries, image_grid
+from .step import Pix2Pix, make_strategy
+from .summaries import IntervalMeans, Summaries, image_grid
+
+SHOWN = ("G_GAN", "G_L1", "D_real", "D_fake")  # in the progress bar
 
 
 def train(cfg, files=None, out=None, err=None):
@@ -70,52 +72,48 @@ def train(cfg, files=None, out=None, err=None):
     def write_grid(step):
         return summaries.grid(step, image_grid(grid_a, model.translate(grid_a), grid_b))
 
-    sums = dict.fromkeys(METRICS, 0.0)
-    count, interval_start = 0, time.perf_counter()
+    def next_batch(step):
+        try:
+            return next(batches)
+        except tf.errors.OpError as exc:  # files that changed or vanished after the check
+            first = str(exc.message).strip().splitlines()[0]
+            raise UserError(f"--data {cfg.data.path}: reading the training images failed at "
+                            f"step {step} ({first}); check that the files did not change") from None
+
+    interval = IntervalMeans()
     step, grid_path, t0 = start, None, time.perf_counter()
     if start == 0:
         grid_path = write_grid(0)  # the untrained generator, for comparison
     try:
         while step < stop:
-            metrics = {k: float(v) for k, v in model.train_step(next(batches)).items()}
+            began = time.perf_counter()
+            metrics = {k: float(v) for k, v in model.train_step(next_batch(step)).items()}
+            interval.add(metrics, seconds=time.perf_counter() - began)
             step += 1
-            count += 1
-            for k in METRICS:
-                sums[k] += metrics[k]
-            progress.update(step, {k: metrics[k] for k in ("G_GAN", "G_L1", "D_real", "D_fake")})
+            progress.update(step, {k: metrics[k] for k in SHOWN})
             if step % cfg.log.log_every == 0 or step == stop:
-                elapsed = time.perf_counter() - interval_start
-                scalars = {f"loss/{k}": sums[k] / count for k in METRICS[:4]}
-                scalars.update({"D/real_mean": sums["D_x"] / count,
-                                "D/fake_mean": sums["D_G_z"] / count,
+                means = interval.pop()
+                scalars = {f"loss/{k}": means[k] for k in ("G_GAN", "G_L1", "D_real", "D_fake")}
+                scalars.update({"D/real_mean": means["D_x"], "D/fake_mean": means["D_G_z"],
                                 "lr": float(model.lr_schedule(step - 1)),
-                                "perf/images_per_sec": count * batch / elapsed})
+                                "perf/images_per_sec": means["steps_per_sec"] * batch})
                 summaries.scalars(step, scalars)
-                sums, count = dict.fromkeys(METRICS, 0.0), 0
-                interval_start = time.perf_counter()
             if step % cfg.log.image_every == 0 or step == stop:
                 grid_path = write_grid(step)
-            if step % cfg.log.checkpoint_every == 0 and step < stop:
-                manager.save(checkpoint_number=step)
+            if step % cfg.log.checkpoint_every == 0 or step == stop:
+                manager.save(checkpoint_number=model.step)
+        progress.update(step, {k: metrics[k] for k in SHOWN}, force=True)
     except KeyboardInterrupt:
+        manager.save(checkpoint_number=model.step)
         progress.close()
-        manager.save(checkpoint_number=step)
-        summaries.close()
-        print(f"Interrupted at step {step}; checkpoint saved. Rerun the same command to resume.",
-              file=out)
+        print(f"Interrupted at step {int(model.step.numpy())}; checkpoint saved. Rerun the same "
+              "command to resume.", file=out)
         raise
-    except tf.errors.OpError as exc:
+    finally:
         progress.close()
-        first = str(exc.message).strip().splitlines()[0]
-        raise UserError(f"--data {cfg.data.path}: reading the training images failed at step "
-                        f"{step} ({first}); check that the files did not change") from None
-    progress.update(step, {k: metrics[k] for k in ("G_GAN", "G_L1", "D_real", "D_fake")},
-                    force=True)
-    progress.close()
-    manager.save(checkpoint_number=step)
-    summaries.close()
-    took = time.perf_counter() - t0
-    summary.update(step=step, seconds=took, last_grid=grid_path, metrics=metrics)
+        summaries.close()
+    summary.update(step=step, seconds=time.perf_counter() - t0, last_grid=grid_path,
+                   metrics=metrics)
     _report(cfg, summary, stop, out)
     return summary
 

@@ -48,6 +48,8 @@ class Progress:
         self.stream.flush()
 
     def close(self):
-        if self.tty:
+        """End the redrawn line (once)."""
+        if self.tty and self.last_draw:
             self.stream.write("\n")
             self.stream.flush()
+        self.last_draw = 0.0

@@ -19,8 +19,6 @@ from ..models import build_discriminator, build_generator
 from . import losses
 from .schedule import LinearDecay
 
-METRICS = ("G_GAN", "G_L1", "D_real", "D_fake", "D_x", "D_G_z")
-
 
 def make_strategy(kind="auto"):
     """``auto``: MirroredStrategy over the GPUs if there are several, else the default.

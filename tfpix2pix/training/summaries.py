@@ -16,6 +16,29 @@ def image_grid(real_a, fake_b, real_b):
     return to_uint8(np.concatenate(rows, axis=0))
 
 
+class IntervalMeans:
+    """Means of the step metrics since the last ``pop``, and training steps per second.
+
+    Only the time spent in training steps counts towards the rate, not the time
+    spent writing grids and checkpoints.
+    """
+
+    def __init__(self):
+        self.sums, self.count, self.seconds = {}, 0, 0.0
+
+    def add(self, metrics, seconds):
+        for k, v in metrics.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        self.count += 1
+        self.seconds += seconds
+
+    def pop(self):
+        means = {k: v / self.count for k, v in self.sums.items()}
+        means["steps_per_sec"] = self.count / self.seconds
+        self.__init__()
+        return means
+
+
 class Summaries:
     def __init__(self, run_dir):
         self.run_dir = run_dir

@@ -6,7 +6,6 @@ setup(
     description="pix2pix (Isola et al., CVPR 2017) for TensorFlow 2 and Keras 3",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["tfpix2pix", "tfpix2pix.*"]),
     # TensorFlow is an extra so that CPU and GPU users each pick their wheel:

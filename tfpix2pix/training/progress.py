@@ -20,7 +20,7 @@ class Progress:
         self.per_epoch, self.images_per_step = steps_per_epoch, images_per_step
         self.stream, self.tty = stream, stream.isatty()
         self.line_every = line_every
-        self.t0 = time.perf_counter()
+        self.first = None  # (step, time) of the first update: the rate leaves out tracing
         self.last_draw = 0.0
         self.last_step = None
 
@@ -31,14 +31,16 @@ class Progress:
         if not self.tty and (step == self.last_step or (not force and step % self.line_every)):
             return
         self.last_draw, self.last_step = now, step
-        done = step - self.start
-        rate = done / (now - self.t0) if done else 0.0
-        eta = (self.total - step) / rate if rate else 0.0
+        if self.first is None:
+            self.first = (step, now)
+        done, seconds = step - self.first[0], now - self.first[1]
+        rate = done / seconds if done and seconds > 0 else 0.0
+        eta = _clock((self.total - step) / rate) if rate else "--:--"
         epoch = min(step // self.per_epoch + 1, self.total // self.per_epoch)
         bar_width = 20
         filled = int(bar_width * step / self.total)
         text = (f"epoch {epoch}/{self.total // self.per_epoch} step {step}/{self.total} "
-                f"[{'#' * filled}{'.' * (bar_width - filled)}] ETA {_clock(eta)} "
+                f"[{'#' * filled}{'.' * (bar_width - filled)}] ETA {eta} "
                 f"{rate * self.images_per_step:.1f} img/s "
                 + " ".join(f"{k} {v:.3f}" for k, v in losses.items()))
         if self.tty:

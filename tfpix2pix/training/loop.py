@@ -14,7 +14,7 @@ from .progress import Progress
 from .step import Pix2Pix, make_strategy
 from .summaries import IntervalMeans, Summaries, image_grid
 
-SHOWN = ("G_GAN", "G_L1", "D_real", "D_fake")  # in the progress bar
+LOSSES = ("G_GAN", "G_L1", "D_real", "D_fake")  # shown in the progress bar and TensorBoard
 
 
 def train(cfg, files=None, out=None, err=None):
@@ -90,10 +90,10 @@ def train(cfg, files=None, out=None, err=None):
             metrics = {k: float(v) for k, v in model.train_step(next_batch(step)).items()}
             interval.add(metrics, seconds=time.perf_counter() - began)
             step += 1
-            progress.update(step, {k: metrics[k] for k in SHOWN})
+            progress.update(step, {k: metrics[k] for k in LOSSES})
             if step % cfg.log.log_every == 0 or step == stop:
                 means = interval.pop()
-                scalars = {f"loss/{k}": means[k] for k in ("G_GAN", "G_L1", "D_real", "D_fake")}
+                scalars = {f"loss/{k}": means[k] for k in LOSSES}
                 scalars.update({"D/real_mean": means["D_x"], "D/fake_mean": means["D_G_z"],
                                 "lr": float(model.lr_schedule(step - 1)),
                                 "perf/images_per_sec": means["steps_per_sec"] * batch})
@@ -102,7 +102,7 @@ def train(cfg, files=None, out=None, err=None):
                 grid_path = write_grid(step)
             if step % cfg.log.checkpoint_every == 0 or step == stop:
                 manager.save(checkpoint_number=model.step)
-        progress.update(step, {k: metrics[k] for k in SHOWN}, force=True)
+        progress.update(step, {k: metrics[k] for k in LOSSES}, force=True)
     except KeyboardInterrupt:
         manager.save(checkpoint_number=model.step)
         progress.close()

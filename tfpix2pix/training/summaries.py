@@ -24,6 +24,9 @@ class IntervalMeans:
     """
 
     def __init__(self):
+        self._reset()
+
+    def _reset(self):
         self.sums, self.count, self.seconds = {}, 0, 0.0
 
     def add(self, metrics, seconds):
@@ -35,7 +38,7 @@ class IntervalMeans:
     def pop(self):
         means = {k: v / self.count for k, v in self.sums.items()}
         means["steps_per_sec"] = self.count / self.seconds
-        self.__init__()
+        self._reset()
         return means
 
 

@@ -68,3 +68,33 @@ def pairs_dir(tmp_path):
     write_pairs(root / "train", 8)
     write_pairs(root / "val", 2, seed=1)
     return root
+
+
+def checkpoint_value(run_dir, suffix):
+    """The value of the checkpointed variable whose key ends with ``suffix``."""
+    path = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+    reader = tf.train.load_checkpoint(path)
+    keys = [k for k in reader.get_variable_to_shape_map() if k.endswith(suffix)]
+    assert len(keys) == 1, keys
+    return reader.get_tensor(keys[0])
+
+
+def checkpoint_state(run_dir):
+    """Every saved value (weights, BN statistics, Adam slots, RNG state) but the save counter."""
+    path = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+    reader = tf.train.load_checkpoint(path)
+    return {k: reader.get_tensor(k) for k in sorted(reader.get_variable_to_shape_map())
+            if k.endswith("VARIABLE_VALUE") and not k.startswith("save_counter")}
+
+
+def assert_same_state(resumed, reference):
+    """A resumed run's checkpointed state equals an uninterrupted run's, bit for bit.
+
+    Why exact: both runs execute the same float32 ops, in the same order, on the same CPU,
+    from the same restored values and the same rebuilt data stream, and TensorFlow's CPU
+    kernels are deterministic. Any tolerance would be the wrong one: after a few Adam steps a
+    real difference (a lost RNG state, a shifted data stream) can be as small as rounding.
+    """
+    assert resumed.keys() == reference.keys() and len(resumed) > 100
+    for key in reference:
+        np.testing.assert_array_equal(resumed[key], reference[key], err_msg=key)

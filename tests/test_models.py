@@ -161,6 +161,7 @@ def test_activations_leaky_02_in_encoder_and_d_relu_in_decoder(generator, discri
 def test_leaky_relu_slope_is_numerically_02(generator, discriminator):
     for layer in (generator.get_layer("enc3_lrelu"), discriminator.get_layer("layer2_lrelu")):
         out = np.asarray(layer(np.array([[-1.0, -10.0, 0.0, 3.0]], "float32")))
+        # One float32 multiply and max per value: exact to float32 rounding (~6e-8 relative).
         np.testing.assert_allclose(out, [[-0.2, -2.0, 0.0, 3.0]], rtol=1e-6)
 
 
@@ -181,7 +182,9 @@ def test_use_dropout_false_has_no_dropout():
     g = tfpix2pix.build_generator("unet_64", ngf=8, use_dropout=False)
     assert not of_type(g, keras.layers.Dropout)
     x = random_images((1, 64, 64, 3))
-    # Without dropout and with batch statistics, two training-mode passes agree.
+    # Without dropout and with batch statistics, two training-mode passes agree. The same ops
+    # on the same input: bit-equal on a CPU; 1e-6 on a tanh output in [-1, 1] leaves room for
+    # GPU kernels that sum in a varying order, while a dropout mask would change values by ~1.
     np.testing.assert_allclose(np.asarray(g(x, training=True)), np.asarray(g(x, training=True)),
                                atol=1e-6)
 
@@ -245,9 +248,14 @@ def test_instance_norm_normalises_each_image_and_channel(tiny_instance_generator
     out = np.asarray(probe(both, training=True))
     assert out.shape == (2, 16, 16, 16)
     mean, std = out.mean(axis=(1, 2)), out.std(axis=(1, 2))  # per image, per channel
+    # 16x16 = 256 values per image and channel, normalised in float32: the mean is 0 to
+    # rounding. The std is sqrt(var / (var + 1e-5)), 1 up to the eps and float32 variance
+    # rounding; a norm over the batch instead of the image would miss both by far more (the
+    # two images differ in scale by 100x and in offset by 3000).
     np.testing.assert_allclose(mean, 0.0, atol=1e-3)
     np.testing.assert_allclose(std, 1.0, atol=2e-2)
-    # Independent of the rest of the batch, and identical in training and inference.
+    # Independent of the rest of the batch, and identical in training and inference: the
+    # same per-image moments computed in another batch, so only float32 rounding differs.
     alone = np.asarray(probe(a, training=False))
     np.testing.assert_allclose(alone[0], out[0], atol=1e-4)
 
@@ -263,6 +271,8 @@ def test_instance_norm_layer_directly():
     out = np.asarray(layer(x.astype("float32")))
     mean, var = x.mean(axis=(1, 2), keepdims=True), x.var(axis=(1, 2), keepdims=True)
     ref = (x - mean) / np.sqrt(var + 1e-5)
+    # float32 moments of values up to ~500 against float64 ones: errors near 1e-5 on an
+    # output of unit scale; a wrong axis or eps (1e-3 instead of 1e-5) is off by > 1e-2.
     np.testing.assert_allclose(out, ref, atol=1e-3)
     assert normalization("none", "x") is None
 
@@ -273,10 +283,13 @@ def test_conv_kernels_are_normal_0_002(generator, discriminator):
     for model, name in ((generator, "enc5_conv"), (generator, "dec6_deconv"),
                         (discriminator, "layer4_conv")):
         kernel = model.get_layer(name).kernel.numpy()
+        # Each kernel has >= 2.1M values: the sample mean's standard error is 0.02 / 1450 =
+        # 1.4e-5 and the sample std's 1e-5, so these bounds are > 10 standard errors wide.
         assert abs(kernel.mean()) < 2e-4, name
         # A truncated normal would give ~0.0176, Glorot far more or less.
         assert kernel.std() == pytest.approx(0.02, abs=3e-4), name
-        # Gaussian tails: about 4.6% beyond 2 sigma (a truncated normal has none).
+        # Gaussian tails: about 4.6% beyond 2 sigma (a truncated normal has none); the
+        # fraction's standard error is 1.4e-4.
         assert np.mean(np.abs(kernel) > 0.04) == pytest.approx(0.0455, abs=0.005), name
 
 
@@ -284,6 +297,7 @@ def test_batchnorm_gamma_normal_1_002_and_beta_zero(generator):
     bns = of_type(generator, keras.layers.BatchNormalization)
     gamma = np.concatenate([bn.gamma.numpy() for bn in bns])
     assert gamma.size == 4928  # 13 BN layers: enc2-7 and dec8-2
+    # 4928 draws: standard errors 2.8e-4 (mean) and 2e-4 (std); the bounds are 7-10 of them.
     assert gamma.mean() == pytest.approx(1.0, abs=2e-3)
     assert gamma.std() == pytest.approx(0.02, abs=2e-3)
     for bn in bns:
@@ -454,6 +468,8 @@ def test_tiny_generator_round_trips_through_keras_file(tmp_path):
         model.save(path)
         loaded = keras.models.load_model(path)
         x = random_images(shape, seed=3)
+        # The same weights through the same graph: bit-equal on a CPU; 1e-6 allows another
+        # kernel choice on a GPU. A wrong or missing weight changes outputs by ~1e-2 or more.
         np.testing.assert_allclose(np.asarray(loaded(x, training=False)),
                                    np.asarray(model(x, training=False)), atol=1e-6)
         leaky = [layer for layer in loaded.layers if isinstance(layer, keras.layers.LeakyReLU)]

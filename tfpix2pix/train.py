@@ -11,6 +11,7 @@ import sys
 from .cli import build_parser, report_user_error, resolve_config
 from .data import folder
 from .errors import UserError, require_tensorflow
+from .training.stop import StopRequest
 
 EPILOG = """examples:
   python -m tfpix2pix.train                      # built-in demo dataset, ~3 minutes on a CPU
@@ -21,23 +22,26 @@ EPILOG = """examples:
 
 
 def main(argv=None, out=None, err=None):
-    parser = build_parser("python -m tfpix2pix.train", __doc__.splitlines()[0], EPILOG)
-    args = parser.parse_args(argv)
-    try:
-        cfg = resolve_config(args)
-        files = None
-        if not cfg.data.path.startswith(folder.BUILTIN_PREFIX):
-            files = folder.find_pairs(cfg.data.path, cfg.log.num_images)  # before the slow import
-        quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        require_tensorflow(quiet=quiet)
-        from .training.loop import train
-        train(cfg, files=files, out=out, err=err)
-    except UserError as exc:
-        return report_user_error(exc)
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    """Run the command; return its exit status (0, 2 for a user error, 128 + signal if stopped)."""
+    # Handlers first, so that a Ctrl-C or SIGTERM during the slow imports counts too.
+    with StopRequest() as stop:
+        parser = build_parser("python -m tfpix2pix.train", __doc__.splitlines()[0], EPILOG)
+        args = parser.parse_args(argv)
+        try:
+            cfg = resolve_config(args)
+            files = None
+            if not cfg.data.path.startswith(folder.BUILTIN_PREFIX):
+                files = folder.find_pairs(cfg.data.path, cfg.log.num_images)  # before the import
+            quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            require_tensorflow(quiet=quiet)
+            from .training.loop import train
+            train(cfg, files=files, out=out, err=err, stop=stop)
+        except UserError as exc:
+            return report_user_error(exc)
+        except KeyboardInterrupt:  # a second signal while stopping
+            return stop.exit_code if stop.requested else 130
+        return stop.exit_code if stop.requested else 0
 
 
 def main_entry():

@@ -12,18 +12,30 @@ from ..errors import UserError
 from . import run_dir as run_folder
 from .progress import Progress
 from .step import Pix2Pix, make_strategy
+from .stop import StopRequest
 from .summaries import IntervalMeans, Summaries, image_grid
 
 LOSSES = ("G_GAN", "G_L1", "D_real", "D_fake")  # shown in the progress bar and TensorBoard
 
 
-def train(cfg, files=None, out=None, err=None):
+def train(cfg, files=None, out=None, err=None, stop=None):
     """Train (or resume) the run described by ``cfg``. Returns a small summary dict.
 
     ``files`` is ``folder.find_pairs``'s answer if the caller already has it;
     ``out`` gets the final report, ``err`` the progress bar (default: stdout, stderr).
+    ``stop`` is a ``StopRequest`` whose signal handlers the caller has installed
+    (the CLI does so first thing); without it, ``train`` installs its own. On
+    Ctrl-C or SIGTERM the run stops after the current step, saves a checkpoint
+    and returns with ``summary["stopped_by"]`` set to the signal's name.
     """
     out, err = out or sys.stdout, err or sys.stderr
+    if stop is None:
+        with StopRequest() as own:
+            return _train(cfg, files, out, err, own)
+    return _train(cfg, files, out, err, stop)
+
+
+def _train(cfg, files, out, err, stop):
     train_paths, grid_paths = files or folder.find_pairs(cfg.data.path, cfg.log.num_images)
     folder.check_images(train_paths + [p for p in grid_paths if p not in train_paths])
     run_dir = run_folder.prepare(cfg)
@@ -41,7 +53,7 @@ def train(cfg, files=None, out=None, err=None):
                         "pairs; lower it")
     epochs = cfg.train.n_epochs + cfg.train.n_epochs_decay
     total = epochs * per_epoch
-    stop = min(total, cfg.train.max_steps) if cfg.train.max_steps else total
+    stop_at = min(total, cfg.train.max_steps) if cfg.train.max_steps else total
 
     model = Pix2Pix(cfg, strategy, per_epoch)
     checkpoint = model.checkpoint()
@@ -53,8 +65,8 @@ def train(cfg, files=None, out=None, err=None):
     start = int(model.step.numpy())
     summary = {"run_dir": run_dir, "start_step": start, "step": start, "total_steps": total,
                "steps_per_epoch": per_epoch}
-    if start >= stop:
-        print(f"{run_dir}: already at step {start} of {stop}; nothing to do (raise --epochs or "
+    if start >= stop_at:
+        print(f"{run_dir}: already at step {start} of {stop_at}; nothing to do (raise --epochs or "
               "--max-steps to train further)", file=out)
         return summary
     if start:
@@ -81,40 +93,52 @@ def train(cfg, files=None, out=None, err=None):
                             f"step {step} ({first}); check that the files did not change") from None
 
     interval = IntervalMeans()
-    step, grid_path, t0 = start, None, time.perf_counter()
-    if start == 0:
-        grid_path = write_grid(0)  # the untrained generator, for comparison
+    step, grid_path, metrics, t0 = start, None, {}, time.perf_counter()
+    saved = start if manager.latest_checkpoint else None
+
+    def save():  # at most once per step: a stop right after a periodic save adds nothing
+        nonlocal saved
+        if saved != step:
+            manager.save(checkpoint_number=model.step)
+            saved = step
+
+    # The stop request is checked only here, between steps (see stop.py).
     try:
-        while step < stop:
+        if start == 0 and not stop.requested:
+            grid_path = write_grid(0)  # the untrained generator, for comparison
+        while step < stop_at and not stop.requested:
             began = time.perf_counter()
             metrics = {k: float(v) for k, v in model.train_step(next_batch(step)).items()}
             interval.add(metrics, seconds=time.perf_counter() - began)
             step += 1
             progress.update(step, {k: metrics[k] for k in LOSSES})
-            if step % cfg.log.log_every == 0 or step == stop:
+            if step % cfg.log.log_every == 0 or step == stop_at:
                 means = interval.pop()
                 scalars = {f"loss/{k}": means[k] for k in LOSSES}
                 scalars.update({"D/real_mean": means["D_x"], "D/fake_mean": means["D_G_z"],
                                 "lr": float(model.lr_schedule(step - 1)),
                                 "perf/images_per_sec": means["steps_per_sec"] * batch})
                 summaries.scalars(step, scalars)
-            if step % cfg.log.image_every == 0 or step == stop:
+            if step % cfg.log.image_every == 0 or step == stop_at:
                 grid_path = write_grid(step)
-            if step % cfg.log.checkpoint_every == 0 or step == stop:
-                manager.save(checkpoint_number=model.step)
-        progress.update(step, {k: metrics[k] for k in LOSSES}, force=True)
-    except KeyboardInterrupt:
-        manager.save(checkpoint_number=model.step)
-        progress.close()
-        print(f"Interrupted at step {int(model.step.numpy())}; checkpoint saved. Rerun the same "
-              "command to resume.", file=out)
-        raise
+            if step % cfg.log.checkpoint_every == 0 or step == stop_at:
+                save()
+        if stop.requested:
+            save()
+        elif metrics:
+            progress.update(step, {k: metrics[k] for k in LOSSES}, force=True)
     finally:
         progress.close()
         summaries.close()
     summary.update(step=step, seconds=time.perf_counter() - t0, last_grid=grid_path,
                    metrics=metrics)
-    _report(cfg, summary, stop, out)
+    if stop.requested:
+        summary["stopped_by"] = stop.name
+        print(f"Stopped by {stop.name} at step {step}; checkpoint saved in "
+              f"{os.path.join(run_dir, 'checkpoints')}. Rerun the same command to resume.",
+              file=out)
+        return summary
+    _report(cfg, summary, stop_at, out)
     return summary
 
 

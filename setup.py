@@ -19,7 +19,14 @@ setup(
     extras_require={
         "cpu": ["tensorflow-cpu>=2.21,<2.22"],
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
-        "test": ["pytest>=8", "pillow"],  # PIL: the reference's decoder, for cross-checks
+        # Converting and checking exports; the ranges start at the versions verified together.
+        "tflite": ["ai-edge-litert>=2.3,<3"],
+        "onnx": ["tf2onnx>=1.17,<2", "onnx>=1.23,<2", "onnxruntime>=1.32,<2"],
+        "test": ["pytest>=8", "pillow",  # PIL: the reference's decoder, for cross-checks
+                 "ai-edge-litert>=2.3,<3",
+                 "tf2onnx>=1.17,<2", "onnx>=1.23,<2", "onnxruntime>=1.32,<2"],
     },
-    entry_points={"console_scripts": ["tfpix2pix-train=tfpix2pix.train:main_entry"]},
+    entry_points={"console_scripts": ["tfpix2pix-train=tfpix2pix.train:main_entry",
+                                      "tfpix2pix-predict=tfpix2pix.predict:main_entry",
+                                      "tfpix2pix-export=tfpix2pix.export.__main__:main_entry"]},
 )

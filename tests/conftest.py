@@ -31,6 +31,15 @@ def facades():
     return FACADES
 
 
+def facades_subset(facades, folder, train=16, val=2):
+    """A dataset folder with the first ``train`` and ``val`` facades pairs, linked, not copied."""
+    for split, count in (("train", train), ("val", val)):
+        (folder / split).mkdir(parents=True)
+        for name in sorted(os.listdir(facades / split), key=lambda n: int(n.split(".")[0]))[:count]:
+            os.symlink(facades / split / name, folder / split / name)
+    return folder
+
+
 def tiny_config(data_path, run_dir, **sections):
     """A 64 px, ngf/ndf 8 config for fast tests; ``sections`` override, e.g. train={...}."""
     preset = {

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
-from conftest import assert_same_state, checkpoint_state, checkpoint_value, tiny_config
+from conftest import (assert_same_state, checkpoint_state, checkpoint_value, facades_subset,
+                      tiny_config)
 from tensorboard.backend.event_processing import event_accumulator
 
 from tfpix2pix import config as C
@@ -29,11 +30,7 @@ def scalar_series(acc, tag):
 @pytest.fixture(scope="module")
 def facades_run(facades, tmp_path_factory):
     # 16 real pairs (linked, not copied), labels -> photo, 64 px, 160 steps of batch 4.
-    subset = tmp_path_factory.mktemp("facades16")
-    for split, count in (("train", 16), ("val", 2)):
-        (subset / split).mkdir()
-        for name in sorted(os.listdir(facades / split), key=lambda n: int(n.split(".")[0]))[:count]:
-            os.symlink(facades / split / name, subset / split / name)
+    subset = facades_subset(facades, tmp_path_factory.mktemp("facades16"))
     run_dir = tmp_path_factory.mktemp("facades_run")
     cfg = tiny_config(subset, run_dir, data={"direction": "BtoA"},
                       train={"n_epochs": 40, "n_epochs_decay": 0, "batch_size": 4},

@@ -3,18 +3,22 @@
 Flow: ``data`` (paired images) -> ``models`` (U-Net G, PatchGAN D) ->
 ``training`` (the alternating cGAN + L1 step) -> export/inference.
 
-``build_generator`` and ``build_discriminator`` are imported lazily so that
-the command line can answer ``--help`` and reject bad flags without loading
+``load(path)`` returns a translator for a run folder or an export.
+``build_generator``, ``build_discriminator`` and ``load`` are imported lazily so
+that the command line can answer ``--help`` and reject bad flags without loading
 TensorFlow.
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["build_generator", "build_discriminator", "__version__"]
+__all__ = ["build_generator", "build_discriminator", "load", "__version__"]
 
 
 def __getattr__(name):
     if name in ("build_generator", "build_discriminator"):
         from . import models
         return getattr(models, name)
+    if name == "load":
+        from .inference.translator import load
+        return load
     raise AttributeError(f"module 'tfpix2pix' has no attribute {name!r}")

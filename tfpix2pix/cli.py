@@ -14,30 +14,48 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser(prog, description, epilog=None):
+def build_parser(prog, description, epilog=None, tree=C.Config):
+    """The parser for a command whose options are the dataclass ``tree``.
+
+    For the training ``Config`` it also takes ``--config FILE``; flags are grouped by section.
+    """
     parser = OneLineParser(prog=prog, description=description, epilog=epilog,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", metavar="YAML",
-                        help="experiment file (e.g. experiments/facades.yaml); flags override it")
+    if tree is C.Config:
+        parser.add_argument("--config", metavar="YAML",
+                            help="experiment file (e.g. experiments/facades.yaml); flags "
+                                 "override it")
     groups = {}
-    for key, f, typ in C.leaves():
-        section = key.split(".")[0] if "." in key else "experiment"
+    for key, f, typ in C.leaves(tree):
+        section = key.split(".")[0] if "." in key else "options"
         group = groups.get(section) or parser.add_argument_group(section)
         groups[section] = group
-        names = [C.flag_name(key, f), *f.metadata["aliases"]]
         help_text = f"{f.metadata['help']} (default: {f.default!r})"
+        if f.metadata["positional"]:
+            group.add_argument(key, metavar=key.upper(), help=f.metadata["help"])
+            continue
+        names = [C.flag_name(key, f), *f.metadata["aliases"]]
         if typ is bool and f.default:
             group.add_argument(*names, dest=key, action=argparse.BooleanOptionalAction,
                                default=None, help=f.metadata["help"] + " (default: on)")
         elif typ is bool:
             group.add_argument(*names, dest=key, action="store_const", const=True, default=None,
                                help=help_text)
+        elif typ is tuple:
+            group.add_argument(*names, dest=key, nargs="+", default=None, metavar="PATH",
+                               help=f.metadata["help"])
         else:
             choices = f.metadata.get("choices")
             metavar = "{" + ",".join(choices) + "}" if choices else typ.__name__.upper()
             group.add_argument(*names, dest=key, type=typ, default=None, metavar=metavar,
                                help=help_text)
     return parser
+
+
+def parse_options(tree, args):
+    """The options of a command (a ``tree`` without sections) from parsed flags, checked."""
+    flags = {k: v for k, v in vars(args).items() if v is not None}
+    return C.check_choices(C.apply_overrides(tree(), flags, "command line"))
 
 
 def _nest(flat):
@@ -64,9 +82,9 @@ def resolve_config(args):
     return C.validate(cfg)
 
 
-def report_user_error(exc):
-    print(f"error: {exc}", file=sys.stderr)
+def report_user_error(exc, err=None):
+    print(f"error: {exc}", file=err or sys.stderr)
     return 2
 
 
-__all__ = ["build_parser", "resolve_config", "report_user_error", "UserError"]
+__all__ = ["build_parser", "parse_options", "resolve_config", "report_user_error", "UserError"]

@@ -17,13 +17,18 @@ import yaml
 
 from .data.folder import BUILTIN_PREFIX
 from .errors import UserError
-from .models.registry import DISCRIMINATORS, GENERATORS, NORMS
+from .files import write_atomic
+from .models.registry import DISCRIMINATORS, GENERATORS, NORMS, TEST_MODES, stride
 
 
-def opt(default, help, flag=None, choices=None, aliases=()):
-    """A config field with the metadata the CLI is generated from."""
+def opt(default, help, flag=None, choices=None, aliases=(), positional=False):
+    """A config field with the metadata the CLI is generated from.
+
+    ``choices`` are checked by ``check_choices``; an empty value ("") means "not given"
+    and is not checked. A ``tuple`` field takes one or more values on the command line.
+    """
     return field(default=default, metadata={"help": help, "flag": flag, "choices": choices,
-                                            "aliases": tuple(aliases)})
+                                            "aliases": tuple(aliases), "positional": positional})
 
 
 @dataclass
@@ -82,16 +87,55 @@ class LogConfig:
 
 
 @dataclass
+class InferConfig:
+    test_mode: str = opt("eval", "how G normalises at inference (image grids, predict, export): "
+                         "eval = BatchNorm moving statistics, no dropout; per_image = each "
+                         "image's own statistics with BN's scale and offset, no dropout; paper "
+                         "= per_image with dropout on, as the paper tested", choices=TEST_MODES)
+
+
+@dataclass
 class Config:
     name: str = opt("pix2pix", "experiment name; the default run folder is runs/<name>")
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    infer: InferConfig = field(default_factory=InferConfig)
 
     @property
     def run_dir(self):
         return self.log.run_dir or os.path.join("runs", self.name)
+
+
+@dataclass
+class PredictConfig:
+    """Options of ``python -m tfpix2pix.predict``."""
+    model: str = opt("", "a run folder (runs/<name>: its latest checkpoint and config) or an "
+                     "export (exported/<name>, or one of its version folders)")
+    input: tuple = opt((), "image files, folders or glob patterns to translate")
+    output: str = opt("results", "folder for the translated PNGs (and index.html)")
+    aligned: bool = opt(False, "inputs are [A | B] pairs: translate the run's input side and "
+                        "show the other side as the target")
+    tile: int = opt(0, "translate in overlapping tiles of this size (a multiple of the "
+                    "generator's stride) to bound memory on very large images; 0 = whole images")
+    html: bool = opt(False, "also write index.html: one row per image, input | output | target")
+    test_mode: str = opt("", "override the run's test mode (run folders only; an export has "
+                         "its own baked in)", choices=TEST_MODES)
+
+
+@dataclass
+class ExportConfig:
+    """Options of ``python -m tfpix2pix.export``."""
+    run_dir: str = opt("", "the run folder to export (its latest checkpoint)", positional=True)
+    output: str = opt("exported", "export root; the model goes to <output>/<name>/<version>/")
+    name: str = opt("", "model name in the export root (default: the run's name)")
+    version: int = opt(0, "version folder number (default: the next free one)")
+    test_mode: str = opt("", "test mode to bake in (default: the run's)", choices=TEST_MODES)
+    tflite: str = opt("", "also convert to TFLite, comma-separated kinds: fp32, fp16, int8 "
+                      "(dynamic range), int8_full (full integer, calibrated on the run's "
+                      "training images)")
+    onnx: bool = opt(False, "also convert to ONNX (needs pip install 'tfpix2pix[onnx]')")
 
 
 # A few minutes on 2 CPU cores: the built-in labels->rendering set at 64 px.
@@ -103,7 +147,6 @@ DEMO_PRESET = {
     "log": {"log_every": 20, "image_every": 200, "checkpoint_every": 500},
 }
 
-SECTIONS = ("data", "model", "train", "log")
 
 
 def leaves(cfg_cls=Config, prefix=""):
@@ -121,6 +164,9 @@ def to_dict(cfg):
 
 
 def _coerce(key, value, typ, source):
+    if typ is tuple and isinstance(value, (list, tuple)) and all(isinstance(v, str)
+                                                                 for v in value):
+        return tuple(value)
     if typ is bool and isinstance(value, bool):
         return value
     if typ is float and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -132,7 +178,8 @@ def _coerce(key, value, typ, source):
 
 def apply_overrides(cfg, overrides, source):
     """Return a copy of ``cfg`` with nested ``overrides`` applied (unknown keys are errors)."""
-    known = {key: (f, typ) for key, f, typ in leaves()}
+    known = {key: (f, typ) for key, f, typ in leaves(type(cfg))}
+    sections = {key.split(".")[0] for key in known if "." in key}
     flat = {}
 
     def flatten(d, prefix=""):
@@ -140,7 +187,7 @@ def apply_overrides(cfg, overrides, source):
             raise UserError(f"{source}: expected a mapping at {prefix.rstrip('.') or 'top level'}")
         for k, v in d.items():
             key = prefix + str(k)
-            if isinstance(v, dict) and key in SECTIONS:
+            if isinstance(v, dict) and key in sections:
                 flatten(v, key + ".")
             elif key not in known:
                 raise UserError(f"{source}: unknown key {key!r}; known keys are "
@@ -149,7 +196,7 @@ def apply_overrides(cfg, overrides, source):
                 flat[key] = v
 
     flatten(overrides or {})
-    new = dataclasses.replace(cfg, **{s: dataclasses.replace(getattr(cfg, s)) for s in SECTIONS})
+    new = dataclasses.replace(cfg, **{s: dataclasses.replace(getattr(cfg, s)) for s in sections})
     for key, value in flat.items():
         _f, typ = known[key]
         *parents, leaf = key.split(".")
@@ -173,20 +220,12 @@ def load_yaml(path):
 
 def save_yaml(cfg, path):
     """Write the resolved config atomically (a reader never sees half a file)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        yaml.safe_dump(to_dict(cfg), fh, sort_keys=False)
-    os.replace(tmp, path)
+    write_atomic(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 def validate(cfg):
     """Check values that types alone don't; raise UserError naming the flag."""
-    for key, f, _typ in leaves():
-        choices = f.metadata.get("choices")
-        value = get(cfg, key)
-        if choices and value not in choices:
-            raise UserError(f"{flag_name(key, f)}: unknown {key.split('.')[-1]} {value!r}; "
-                            f"choose one of {', '.join(choices)}")
+    check_choices(cfg)
     positive = ["data.load_size", "data.crop_size", "model.ngf", "model.ndf", "train.batch_size",
                 "log.log_every", "log.image_every", "log.checkpoint_every",
                 "log.keep_checkpoints", "log.num_images"]
@@ -202,13 +241,24 @@ def validate(cfg):
     if cfg.data.crop_size > cfg.data.load_size:
         raise UserError(f"--crop-size {cfg.data.crop_size} is larger than --load-size "
                         f"{cfg.data.load_size}; make the crop no larger than the resize")
-    depth = cfg.model.num_downs or GENERATORS[cfg.model.netG]["num_downs"]
-    if cfg.data.crop_size % 2 ** depth:
-        raise UserError(f"--crop-size {cfg.data.crop_size} is not a multiple of 2**{depth} = "
-                        f"{2 ** depth}, which --netG {cfg.model.netG} needs; pick a multiple or "
+    multiple = stride(cfg.model.netG, cfg.model.num_downs)
+    if cfg.data.crop_size % multiple:
+        raise UserError(f"--crop-size {cfg.data.crop_size} is not a multiple of {multiple}, "
+                        f"which --netG {cfg.model.netG} needs; pick a multiple or "
                         "set --num-downs")
     if cfg.model.netD == "basic" and cfg.model.n_layers_D != 3:
         raise UserError("--n-layers-D only applies to --netD n_layers (basic is always 3 layers)")
+    return cfg
+
+
+def check_choices(cfg):
+    """Raise UserError naming the flag of the first value outside its field's choices."""
+    for key, f, _typ in leaves(type(cfg)):
+        choices = f.metadata.get("choices")
+        value = get(cfg, key)
+        if choices and value != "" and value not in choices:
+            raise UserError(f"{flag_name(key, f)}: unknown {key.split('.')[-1]} {value!r}; "
+                            f"choose one of {', '.join(choices)}")
     return cfg
 
 

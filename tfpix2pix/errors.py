@@ -1,5 +1,6 @@
 """Errors a user can cause, reported as one line without a stack trace."""
 
+import contextlib
 import os
 import sys
 
@@ -12,28 +13,48 @@ class UserError(Exception):
     """
 
 
+@contextlib.contextmanager
+def native_stderr_silenced(enabled=True):
+    """Drop what native code writes to file descriptor 2 inside the block.
+
+    TensorFlow's start-up banner, the TFLite converter and the LiteRT interpreter print
+    INFO lines there whatever TF_CPP_MIN_LOG_LEVEL says. Python exceptions still carry
+    their messages; Python's own sys.stderr is flushed first and then bypassed too.
+    """
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def require_tensorflow(quiet=False):
     """Import TensorFlow, or raise a UserError that says how to install it.
 
-    With ``quiet``, the native start-up banner TensorFlow writes straight to
-    file descriptor 2 (printed whatever TF_CPP_MIN_LOG_LEVEL says) is dropped,
+    With ``quiet``, the native start-up banner is dropped (``native_stderr_silenced``),
     so a command's own messages are what the user sees.
     """
-    saved = None
-    if quiet:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
     try:
-        import tensorflow as tf  # noqa: F401
+        with native_stderr_silenced(quiet):
+            import tensorflow as tf  # noqa: F401
     except ModuleNotFoundError as exc:  # pragma: no cover - depends on the environment
         raise UserError(
             "TensorFlow is not installed: run pip install 'tfpix2pix[cpu]' "
             "(or 'tfpix2pix[gpu]' on a CUDA machine)") from exc
-    finally:
-        if saved is not None:
-            os.dup2(saved, 2)
-            os.close(saved)
     return tf
+
+
+def quiet_tensorflow_import():
+    """Import TensorFlow for a command: INFO and WARNING logs off and the start-up banner
+    dropped, unless the user set TF_CPP_MIN_LOG_LEVEL (then everything is left as set)."""
+    quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return require_tensorflow(quiet=quiet)

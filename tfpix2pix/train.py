@@ -5,12 +5,11 @@ labels->rendering dataset (a few minutes on a CPU). Rerunning a command on the
 same ``--run-dir`` resumes it.
 """
 
-import os
 import sys
 
 from .cli import build_parser, report_user_error, resolve_config
 from .data import folder
-from .errors import UserError, require_tensorflow
+from .errors import UserError, quiet_tensorflow_import
 from .training.stop import StopRequest
 
 EPILOG = """examples:
@@ -32,9 +31,7 @@ def main(argv=None, out=None, err=None):
             files = None
             if not cfg.data.path.startswith(folder.BUILTIN_PREFIX):
                 files = folder.find_pairs(cfg.data.path, cfg.log.num_images)  # before the import
-            quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-            require_tensorflow(quiet=quiet)
+            quiet_tensorflow_import()
             from .training.loop import train
             train(cfg, files=files, out=out, err=err, stop=stop)
         except UserError as exc:

@@ -13,6 +13,13 @@ GENERATORS = {
 # "basic" is the 70x70 PatchGAN; "n_layers" takes its depth from n_layers.
 DISCRIMINATORS = ("basic", "n_layers")
 NORMS = ("batch", "instance", "none")
+# How the generator normalises at inference (see ``test_mode.inference_model``).
+TEST_MODES = ("eval", "per_image", "paper")
+
+
+def stride(netG, num_downs=0):
+    """The factor H and W must be multiples of: 2**depth for a U-Net."""
+    return 2 ** (num_downs or GENERATORS[netG]["num_downs"])
 
 
 def check_choice(what, value, allowed):
@@ -20,6 +27,13 @@ def check_choice(what, value, allowed):
     if value not in allowed:
         raise ValueError(f"`{what}` must be one of {', '.join(allowed)}. "
                          f"Received: {what}={value!r}")
+
+
+def generator_kwargs(model_cfg):
+    """``build_generator`` arguments for a config's ``model`` section (RGB to RGB)."""
+    m = model_cfg
+    return {"name": m.netG, "in_channels": 3, "out_channels": 3, "ngf": m.ngf, "norm": m.norm,
+            "use_dropout": not m.no_dropout, "num_downs": m.num_downs or None}
 
 
 def build_generator(name="unet_256", in_channels=3, out_channels=3, ngf=64, norm="batch",

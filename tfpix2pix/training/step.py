@@ -15,7 +15,8 @@ across replicas equal single-device gradients on the whole batch.
 import keras
 import tensorflow as tf
 
-from ..models import build_discriminator, build_generator
+from ..models import build_discriminator, build_generator, generator_kwargs
+from ..models.test_mode import inference_model
 from . import losses
 from .schedule import LinearDecay
 
@@ -46,9 +47,9 @@ class Pix2Pix:
         self.lambda_l1 = cfg.train.lambda_l1
         m, t = cfg.model, cfg.train
         with strategy.scope():
-            self.generator = build_generator(m.netG, in_channels=3, out_channels=3, ngf=m.ngf,
-                                             norm=m.norm, use_dropout=not m.no_dropout,
-                                             num_downs=m.num_downs or None)
+            self.generator = build_generator(**generator_kwargs(m))
+            # The grids show G as predict and the export will: in the run's test mode.
+            self.inference = inference_model(self.generator, cfg.infer.test_mode)
             self.discriminator = build_discriminator(m.netD, in_channels=6, ndf=m.ndf,
                                                      n_layers=m.n_layers_D, norm=m.norm)
             self.lr_schedule = LinearDecay(t.lr, steps_per_epoch, t.n_epochs, t.n_epochs_decay)
@@ -118,5 +119,5 @@ class Pix2Pix:
 
     @tf.function
     def translate(self, real_a):
-        """G(A) in inference mode (dropout off, BatchNorm moving statistics)."""
-        return self.generator(real_a, training=False)
+        """G(A) in the run's test mode (``models.test_mode``), changing no variable."""
+        return self.inference(real_a, training=False)

@@ -5,6 +5,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from ..files import write_atomic
+
 
 def to_uint8(x):
     return np.clip(np.round((np.asarray(x) + 1.0) * 127.5), 0, 255).astype(np.uint8)
@@ -59,10 +61,7 @@ class Summaries:
             tf.summary.image("val/input_output_target", grid[None], max_outputs=1)
         self.writer.flush()
         path = os.path.join(self.run_dir, "images", f"step_{step:07d}.png")
-        tmp = path + ".tmp"
-        tf.io.write_file(tmp, tf.io.encode_png(grid))
-        os.replace(tmp, path)
-        return path
+        return write_atomic(path, tf.io.encode_png(grid).numpy())
 
     def close(self):
         self.writer.close()

@@ -1,0 +1,1 @@
+"""Converting an exported SavedModel to other formats and checking the results."""

@@ -1,0 +1,116 @@
+"""``python -m tfpix2pix.export RUN_DIR``: SavedModel, then TFLite and ONNX, each checked.
+
+Every artifact is run right after it is written, on the run's own images when its data
+is available, and compared with the Keras generator (in the same test mode): max |diff|
+and PSNR are printed and saved to ``<output>/<name>/checks-<version>.json``.
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from ..data import folder, pipeline
+from ..errors import UserError, native_stderr_silenced
+from ..files import write_atomic
+from ..inference import serving
+from ..inference.translator import restore_generator
+from ..models.test_mode import inference_model
+from . import compare, saved_model, tflite
+
+CHECK_IMAGES = 4  # images every artifact is compared on
+CALIBRATION_IMAGES = 32  # training images that calibrate int8_full
+
+
+def tflite_kinds(spec):
+    kinds = [k.strip() for k in spec.split(",") if k.strip()]
+    for kind in kinds:
+        if kind not in tflite.KINDS:
+            raise UserError(f"--tflite {spec}: unknown kind {kind!r}; use a comma-separated "
+                            f"list of {', '.join(tflite.KINDS)}")
+    return kinds
+
+
+def run_images(cfg, count):
+    """Up to ``count`` (check, calibration) images from the run's data, or None if it is gone.
+
+    Check images are val/ pairs (train/ if there is none) resized to the training crop
+    size; calibration images are training pairs.
+    """
+    try:
+        train_paths, shown = folder.find_pairs(cfg.data.path, CHECK_IMAGES)
+    except UserError:
+        return None
+    check, _ = pipeline.eval_pairs(shown, cfg.data.crop_size, cfg.data.direction)
+    calibration, _ = pipeline.eval_pairs(train_paths[:count], cfg.data.crop_size,
+                                         cfg.data.direction)
+    return np.asarray(check), np.asarray(calibration)
+
+
+def export(opts, out=None):
+    """Export ``opts.run_dir`` as ``opts`` (a ``config.ExportConfig``) says; return the checks."""
+    out = out or sys.stdout
+    kinds = tflite_kinds(opts.tflite)
+    cfg, generator, step = restore_generator(opts.run_dir)
+    mode = opts.test_mode or cfg.infer.test_mode
+    if mode == "paper" and (kinds or opts.onnx):
+        raise UserError("--test-mode paper draws dropout masks at random, which TFLite and ONNX "
+                        "cannot convert; export paper mode as a SavedModel only")
+    data = run_images(cfg, CALIBRATION_IMAGES)
+    if data is None and "int8_full" in kinds:
+        raise UserError(f"--tflite int8_full calibrates on the run's training images, but "
+                        f"--data {cfg.data.path} is not there; make it available or use int8")
+    if data is None:
+        rng = np.random.default_rng(0)
+        size = cfg.data.crop_size
+        check = rng.uniform(-1, 1, (CHECK_IMAGES, size, size, 3)).astype(np.float32)
+        print(f"note: the run's data ({cfg.data.path}) is not available; the checks use random "
+              "images", file=out)
+    else:
+        check, calibration = data
+
+    name = opts.name or cfg.name
+    model = inference_model(generator, mode)
+    version_dir, float_fn = saved_model.write(model, cfg, mode, step, opts.output, name,
+                                              opts.version)
+    version = os.path.basename(version_dir)
+    print(f"SavedModel  {version_dir}  (step {step}, --test-mode {mode})", file=out)
+    reference = float_fn(tf.constant(check))[serving.OUTPUT_KEY].numpy()
+
+    results = {}
+
+    def record(label, path, output):
+        diff, psnr = compare.max_abs_diff(output, reference), compare.psnr(output, reference)
+        # JSON has no infinity: identical outputs are recorded as "inf".
+        results[label] = {"path": path, "max_abs_diff": diff,
+                          "psnr_db": psnr if np.isfinite(psnr) else "inf"}
+        print(f"  {label:<16} max |diff| {diff:.2e}  PSNR {psnr:.1f} dB vs Keras on "
+              f"{len(check)} images", file=out)
+
+    loaded = tf.saved_model.load(version_dir).signatures["serving_default"]
+    record("saved_model", version_dir,
+           loaded(**{serving.INPUT_KEY: tf.constant(check)})[serving.OUTPUT_KEY].numpy())
+    base = os.path.dirname(version_dir)
+    for kind in kinds:
+        path = os.path.join(base, f"{name}-{version}-{kind}.tflite")
+        with native_stderr_silenced():  # the converter's and LiteRT's INFO lines
+            tflite.convert(version_dir, path, kind,
+                           representative=calibration if kind == "int8_full" else None)
+            output = tflite.run(path, check)
+        print(f"TFLite      {path}  ({os.path.getsize(path) / 1e6:.1f} MB)", file=out)
+        record(f"tflite_{kind}", path, output)
+    if opts.onnx:
+        from . import onnx
+        path = os.path.join(base, f"{name}-{version}.onnx")
+        onnx.convert(version_dir, path)
+        print(f"ONNX        {path}  ({os.path.getsize(path) / 1e6:.1f} MB)", file=out)
+        record("onnx", path, onnx.run(path, check))
+    checks_path = os.path.join(base, f"checks-{version}.json")
+    write_atomic(checks_path, json.dumps(
+        {"version": int(version), "test_mode": mode, "training_step": step,
+         "images": "run data" if data is not None else "random", "artifacts": results},
+        indent=2))
+    print(f"checks      {checks_path}", file=out)
+    return results

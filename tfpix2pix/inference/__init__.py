@@ -1,0 +1,1 @@
+"""Inference building blocks: image I/O and conversion, padded and tiled translation, HTML."""

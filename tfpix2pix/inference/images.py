@@ -1,0 +1,263 @@
+"""Images in and out of a translate function: decoding, channels, ranges, PNG files, inputs.
+
+Pixel conventions: uint8 arrays hold 0..255, float arrays hold [-1, 1] (the
+generator's range). Colour rules shared by every conversion here:
+
+* grayscale -> RGB repeats the gray value in R, G and B;
+* RGB -> grayscale is ITU-R 601 luma, 0.299 R + 0.587 G + 0.114 B;
+* an alpha channel is removed by compositing on white:
+  ``c * a + white * (1 - a)`` with ``a`` the alpha scaled to [0, 1].
+
+TensorFlow decodes files and encodes PNGs; PIL is imported only when a PIL
+image is passed in or asked back.
+"""
+
+import glob
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from ..errors import UserError
+from ..files import write_atomic
+from ..training.summaries import to_uint8
+
+__all__ = ["read_image", "to_channels", "split_pair", "to_float", "to_uint8", "from_user",
+           "to_user", "Kind", "write_png", "list_inputs", "IMAGE_EXTENSIONS"]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"BM", b"GIF8")
+_LUMA = np.array([0.299, 0.587, 0.114])
+_FORMATS = "PNG, JPEG, BMP or GIF"
+
+
+def read_image(path):
+    """Decode a PNG, JPEG, BMP or GIF (first frame) file to a uint8 HxWxC array (C in 1..4).
+
+    JPEGs use the INTEGER_ACCURATE DCT, as the training pipeline does, so pixels
+    match PIL's. A missing, unreadable or corrupt file raises a one-line UserError.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found; check the path") from None
+    except OSError as exc:
+        raise UserError(f"{path}: not a readable image ({exc.strerror or 'cannot open'}); "
+                        "check the path and its permissions") from None
+    if not data.startswith(_SIGNATURES):
+        raise UserError(f"{path}: not a readable image (not a {_FORMATS} file); "
+                        "replace or remove it")
+    try:
+        if data.startswith(b"\xff\xd8\xff"):
+            image = tf.io.decode_jpeg(data, dct_method="INTEGER_ACCURATE")
+        else:
+            image = tf.io.decode_image(data, expand_animations=False)
+        return image.numpy()
+    except tf.errors.OpError:
+        raise UserError(f"{path}: not a readable image (corrupt or unsupported {_FORMATS} "
+                        "data); replace or remove it") from None
+
+
+def _as_hwc(image):
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4):
+        raise UserError(f"image of shape {image.shape}: expected HxW or HxWxC with C = 1 (gray), "
+                        "2 (gray+alpha), 3 (RGB) or 4 (RGBA)")
+    return image
+
+
+def _convert(x, channels, lo, hi):
+    """Channel conversion in float64 for pixels in [lo, hi] (hi is white, and opaque alpha)."""
+    if channels not in (1, 3, 4):
+        raise ValueError(f"channels must be 1, 3 or 4, not {channels!r}")
+    has_alpha = x.shape[-1] in (2, 4)
+    color, alpha = (x[..., :-1], x[..., -1:]) if has_alpha else (x, None)
+    if channels == 4:
+        if alpha is None:
+            alpha = np.full(x.shape[:-1] + (1,), hi, np.float64)
+        rgb = np.repeat(color, 3, axis=-1) if color.shape[-1] == 1 else color
+        return np.concatenate([rgb, alpha], axis=-1)
+    if alpha is not None:
+        a = (alpha - lo) / (hi - lo)
+        color = color * a + hi * (1.0 - a)
+    if channels == 1:
+        return color if color.shape[-1] == 1 else (color @ _LUMA)[..., None]
+    return np.repeat(color, 3, axis=-1) if color.shape[-1] == 1 else color
+
+
+def to_channels(image, channels):
+    """uint8 HxWxC (C = 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA) or HxW -> uint8 HxWx``channels``.
+
+    ``channels`` is 1, 3 or 4. Alpha is composited on white unless 4 channels are
+    asked for, where it is kept (and added as opaque when missing).
+    """
+    if channels not in (1, 3, 4):
+        raise ValueError(f"channels must be 1, 3 or 4, not {channels!r}")
+    image = _as_hwc(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"to_channels expects uint8 pixels, got {image.dtype}")
+    if image.shape[-1] == channels:
+        return image
+    out = _convert(image.astype(np.float64), channels, 0.0, 255.0)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def split_pair(image, direction, name="image"):
+    """Split an [A | B] side-by-side image into (input, target) for "AtoB" or "BtoA"."""
+    if direction not in ("AtoB", "BtoA"):
+        raise UserError(f"direction {direction!r}: use AtoB or BtoA")
+    height, width = image.shape[:2]
+    if width % 2:
+        raise UserError(f"{name}: {width}x{height} has an odd width, but an [A | B] pair needs "
+                        "an even width (two halves side by side); crop or fix it")
+    half = width // 2
+    a, b = image[:, :half], image[:, half:]
+    return (a, b) if direction == "AtoB" else (b, a)
+
+
+def to_float(u8):
+    """uint8 0..255 -> float32 in [-1, 1] (x / 127.5 - 1, as the training pipeline)."""
+    return np.asarray(u8).astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What ``from_user`` was given, so ``to_user`` can answer in kind.
+
+    ``source`` is "pil", "uint8" or "float"; ``mode`` the PIL mode (or None);
+    ``dtype`` the float dtype of a float array; ``squeeze`` is True for a 2D array.
+    """
+
+    source: str
+    mode: str = None
+    dtype: str = None
+    squeeze: bool = False
+
+
+def _is_pil(obj):
+    return type(obj).__module__.startswith("PIL.") and hasattr(obj, "getbands")
+
+
+def _pil_to_uint8(image):
+    """A PIL image -> uint8 HxWxC, in mode L, LA, RGB or RGBA."""
+    mode = image.mode
+    if mode in ("I", "F") or mode.startswith("I;"):
+        raise UserError(f"PIL image in mode {mode} (16/32-bit): convert it to 'L' or 'RGB' first")
+    if mode == "1":
+        image = image.convert("L")
+    elif mode in ("La", "RGBa"):
+        image = image.convert(mode.upper())
+    elif mode in ("P", "PA"):
+        alpha = mode == "PA" or "transparency" in image.info
+        image = image.convert("RGBA" if alpha else "RGB")
+    elif mode not in ("L", "LA", "RGB", "RGBA"):
+        image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX
+    return _as_hwc(np.asarray(image, dtype=np.uint8))
+
+
+def from_user(obj, channels=None):
+    """A user's image -> (float32 HxWxC in [-1, 1], Kind).
+
+    Accepted: a PIL image; a uint8 array HxW or HxWxC, read as 0..255; a float
+    array, read as [-1, 1] (values further than 1e-3 outside it are refused, and
+    the rest clipped). Other dtypes are refused. ``channels`` (1, 3 or 4)
+    converts the channels with the module's rules; None keeps them.
+    """
+    if _is_pil(obj):
+        kind = Kind("pil", mode=obj.mode)
+        image = _pil_to_uint8(obj)
+    else:
+        array = np.asarray(obj)
+        if array.ndim not in (2, 3):
+            raise UserError(f"array of shape {array.shape}: pass one image, HxW or HxWxC")
+        squeeze = array.ndim == 2
+        if array.dtype == np.uint8:
+            kind, image = Kind("uint8", squeeze=squeeze), _as_hwc(array)
+        elif np.issubdtype(array.dtype, np.floating):
+            kind = Kind("float", dtype=array.dtype.str, squeeze=squeeze)
+            x = _as_hwc(array).astype(np.float64)
+            if not np.isfinite(x).all():
+                raise UserError("float image has NaN or infinite values; pass values in [-1, 1]")
+            if x.size and (x.min() < -1.001 or x.max() > 1.001):
+                raise UserError(f"float image has values in [{x.min():.4g}, {x.max():.4g}]; float "
+                                "arrays must be in [-1, 1] (pass uint8 for 0..255 pixels)")
+            x = np.clip(x, -1.0, 1.0)
+            if channels is not None and channels != x.shape[-1]:
+                x = _convert(x, channels, -1.0, 1.0)
+            return x.astype(np.float32), kind
+        else:
+            raise UserError(f"array of dtype {array.dtype}: pass uint8 (0..255) or float "
+                            "([-1, 1]) pixels")
+    if channels is not None:
+        image = to_channels(image, channels)
+    return to_float(image), kind
+
+
+def to_user(result, kind):
+    """A float HxWxC result in [-1, 1] -> the kind ``from_user`` was given.
+
+    PIL in -> PIL out, its mode set by the result's channels (1 L, 2 LA, 3 RGB,
+    4 RGBA); uint8 in -> uint8 out; float in -> float of the same dtype, clipped
+    to [-1, 1]. A 2D array in gives a 2D array out when the result has one channel.
+    """
+    result = _as_hwc(result)
+    squeeze = kind.squeeze and result.shape[-1] == 1
+    if kind.source == "float":
+        out = np.clip(result, -1.0, 1.0).astype(kind.dtype)
+        return out[..., 0] if squeeze else out
+    u8 = to_uint8(result)
+    if kind.source == "uint8":
+        return u8[..., 0] if squeeze else u8
+    from PIL import Image
+    return Image.fromarray(u8[..., 0] if u8.shape[-1] == 1 else u8)
+
+
+def write_png(path, image):
+    """Write a uint8 HxW or HxWxC image as PNG, atomically, creating parent folders."""
+    image = _as_hwc(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"write_png expects uint8 pixels, got {image.dtype}")
+    return write_atomic(path, tf.io.encode_png(image).numpy())
+
+
+def _is_image_name(path):
+    return path.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def list_inputs(specs):
+    """Sorted unique image paths for a list of files, folders and glob patterns.
+
+    Folders are listed without recursion; glob patterns (``**`` recurses) keep
+    the image files they match. A spec that yields no image raises UserError.
+    """
+    if isinstance(specs, (str, os.PathLike)):
+        specs = [specs]
+    kinds = "/".join(IMAGE_EXTENSIONS)
+    found = set()
+    for spec in specs:
+        spec = os.fspath(spec)
+        path = os.path.expanduser(spec)
+        if os.path.isdir(path):
+            names = [os.path.join(path, n) for n in os.listdir(path)]
+            paths = [p for p in names if _is_image_name(p) and os.path.isfile(p)]
+            if not paths:
+                raise UserError(f"{spec}: no {kinds} images in this folder; pass a folder with "
+                                "images (subfolders are not searched)")
+        elif os.path.isfile(path):
+            if not _is_image_name(path):
+                raise UserError(f"{spec}: not a {kinds} file; convert it or pass another file")
+            paths = [path]
+        elif glob.has_magic(path):
+            paths = [p for p in glob.glob(path, recursive=True)
+                     if _is_image_name(p) and os.path.isfile(p)]
+            if not paths:
+                raise UserError(f"{spec}: the pattern matches no {kinds} files; check it")
+        else:
+            raise UserError(f"{spec}: no such file or folder; check the path")
+        found.update(os.path.normpath(p) for p in paths)
+    return sorted(found)

@@ -1,0 +1,138 @@
+"""A trained generator as a callable: from a run folder or from an export.
+
+``load(path)`` takes a run folder (its ``config.yaml`` and latest checkpoint), an
+exported version folder (``exported/<name>/<version>/``) or an export root holding
+version folders (the highest version is used). Either way the result translates
+images of any size with the same float function (``serving.float_fn``), so a run folder
+and its export give the same pixels.
+"""
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+import yaml
+
+from .. import __version__
+from .. import config as C
+from ..errors import UserError
+from ..models import build_generator, generator_kwargs, stride
+from ..models.test_mode import inference_model
+from . import images, serving, tiling
+
+INFO_FILE = "tfpix2pix.json"  # beside saved_model.pb in an export
+
+
+def read_run_config(run_dir):
+    path = os.path.join(run_dir, "config.yaml")
+    if not os.path.isfile(path):
+        raise UserError(f"{run_dir}: no config.yaml in it; pass a run folder made by "
+                        "python -m tfpix2pix.train, or an exported model")
+    with open(path) as fh:
+        return C.apply_overrides(C.Config(), yaml.safe_load(fh) or {}, path)
+
+
+def restore_generator(run_dir):
+    """(config, generator with the latest checkpoint's weights, training step) of a run."""
+    cfg = read_run_config(run_dir)
+    checkpoint = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+    if checkpoint is None:
+        raise UserError(f"{run_dir}: no checkpoint in {os.path.join(run_dir, 'checkpoints')}; "
+                        "train the run first (python -m tfpix2pix.train --run-dir ...)")
+    generator = build_generator(**generator_kwargs(cfg.model))
+    step = tf.Variable(0, dtype=tf.int64)
+    tf.train.Checkpoint(generator=generator, step=step).restore(checkpoint).expect_partial() \
+        .assert_existing_objects_matched()
+    return cfg, generator, int(step.numpy())
+
+
+class Translator:
+    """Translate images with a trained generator.
+
+    ``translator(image)`` takes one image of any size, as a PIL image, a uint8 array
+    (0..255) or a float array ([-1, 1]), and returns the translation as the same kind.
+    ``tile`` translates in overlapping tiles of that size (a multiple of ``stride``),
+    blended, so memory stays bounded on very large images. ``info`` describes the model:
+    name, netG, direction, test_mode, stride, channels and the training step.
+    """
+
+    def __init__(self, translate, info, keep=None):
+        self._translate = translate  # float32 NHWC (any H, W) -> float32 NHWC
+        self.info = info
+        self._keep = keep  # whatever owns the variables (a loaded SavedModel)
+
+    @property
+    def stride(self):
+        return self.info["stride"]
+
+    def translate_batch(self, batch):
+        """float32 NHWC in [-1, 1] -> float32 NHWC, any H and W."""
+        return np.asarray(self._translate(tf.constant(batch, tf.float32)))
+
+    def __call__(self, image, tile=None):
+        x, kind = images.from_user(image, channels=self.info["in_channels"])
+        if tile:
+            y = tiling.translate_tiled(self.translate_batch, x, tile, self.stride)
+        else:
+            y = self.translate_batch(x[None])[0]
+        return images.to_user(y, kind)
+
+
+def model_info(cfg, test_mode, step):
+    """What an export records about its model (written as tfpix2pix.json)."""
+    multiple = stride(cfg.model.netG, cfg.model.num_downs)
+    return {"name": cfg.name, "netG": cfg.model.netG, "direction": cfg.data.direction,
+            "test_mode": test_mode, "stride": multiple, "in_channels": 3, "out_channels": 3,
+            "input_size_rule": f"any height and width; reflect-padded at the bottom and right "
+                               f"to multiples of {multiple}, and the output cropped back",
+            "training_step": step, "tfpix2pix_version": __version__}
+
+
+def from_run(run_dir, test_mode=None):
+    """A Translator for a run folder's latest checkpoint, in ``test_mode`` (default: the run's)."""
+    cfg, generator, step = restore_generator(run_dir)
+    mode = test_mode or cfg.infer.test_mode
+    info = model_info(cfg, mode, step)
+    model = inference_model(generator, mode)
+    fn = serving.float_fn(model, info["stride"], info["in_channels"])
+    return Translator(lambda batch: fn(batch)[serving.OUTPUT_KEY], info, keep=model)
+
+
+def from_export(version_dir, test_mode=None):
+    """A Translator for an exported SavedModel (its test mode is fixed at export)."""
+    with open(os.path.join(version_dir, INFO_FILE)) as fh:
+        info = json.load(fh)
+    if test_mode and test_mode != info["test_mode"]:
+        raise UserError(f"{version_dir} was exported with --test-mode {info['test_mode']}; "
+                        f"export the run again with --test-mode {test_mode}")
+    loaded = tf.saved_model.load(version_dir)
+    signature = loaded.signatures["serving_default"]
+    return Translator(lambda batch: signature(**{serving.INPUT_KEY: batch})[serving.OUTPUT_KEY],
+                      info, keep=loaded)
+
+
+def versions(root):
+    """Integer version folders in an export root, ascending."""
+    names = os.listdir(root) if os.path.isdir(root) else []
+    return sorted(int(n) for n in names if n.isdigit() and os.path.isdir(os.path.join(root, n)))
+
+
+def load(path, test_mode=None):
+    """A Translator from a run folder, an export version folder or an export root."""
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        raise UserError(f"{path}: not found; pass a run folder (runs/<name>) or an export "
+                        "(exported/<name>/<version>)")
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        if not os.path.isfile(os.path.join(path, INFO_FILE)):
+            raise UserError(f"{path}: a SavedModel without {INFO_FILE}; export it with "
+                            "python -m tfpix2pix.export")
+        return from_export(path, test_mode)
+    if os.path.isfile(os.path.join(path, "config.yaml")):
+        return from_run(path, test_mode)
+    found = versions(path)
+    if found:
+        return load(os.path.join(path, str(found[-1])), test_mode)
+    raise UserError(f"{path}: neither a run folder (config.yaml) nor an export "
+                    "(saved_model.pb, or numbered version folders)")

@@ -26,6 +26,8 @@ import statistics
 import sys
 import time
 
+import machine  # benchmarks/machine.py
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if importlib.util.find_spec("tfpix2pix") is None:
@@ -33,28 +35,6 @@ if importlib.util.find_spec("tfpix2pix") is None:
 
 DEFAULT_DATA = os.path.join(REPO_ROOT, "..", "shared", "data", "facades")
 TARGET = 1.9  # steps/s, from the issue
-
-
-def machine():
-    cpuinfo = {}
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:  # the first processor's fields are enough
-                key, _, value = line.partition(":")
-                cpuinfo.setdefault(key.strip(), value.strip())
-        with open("/proc/meminfo") as fh:
-            kib = next(int(line.split()[1]) for line in fh if line.startswith("MemTotal:"))
-        ram = round(kib / 2**20, 1)
-    except (OSError, StopIteration, ValueError):
-        ram = None
-    flags = set(cpuinfo.get("flags", "").split())
-    return {"cpu": cpuinfo.get("model name") or platform.processor() or platform.machine(),
-            # family/model tell CPU generations apart when the name doesn't (AMD family
-            # 25 is Zen 3/Zen 4, 26 is Zen 5)
-            "vendor": cpuinfo.get("vendor_id"), "cpu_family": cpuinfo.get("cpu family"),
-            "cpu_model_number": cpuinfo.get("model"),
-            "logical_cores": os.cpu_count(), "ram_gib": ram,
-            "avx512f": "avx512f" in flags, "avx512_bf16": "avx512_bf16" in flags}
 
 
 def main(argv=None):
@@ -146,7 +126,7 @@ def main(argv=None):
                    "generator_trainable": trainable(g), "discriminator_trainable": trainable(d)},
         "data": {"source": source, "root": os.path.abspath(root), "train_pairs": len(paths),
                  "direction": cfg.data.direction},
-        "machine": machine(),
+        "machine": machine.describe(),
         "software": {"python": platform.python_version(), "tensorflow": tf.__version__,
                      "keras": keras.__version__, "tfpix2pix": os.path.dirname(tfpix2pix.__file__),
                      "onednn": (onednn_env or "1").strip().lower() not in ("0", "false", "off"),

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -20,7 +21,10 @@ from conftest import ROOT, facades_subset, tiny_config
 from tfpix2pix.data import folder, pipeline
 from tfpix2pix.export.__main__ import main as export_main
 from tfpix2pix.inference import serving
-from tfpix2pix.inference.translator import from_run
+from tfpix2pix.errors import UserError
+from tfpix2pix.export import tflite
+from tfpix2pix.inference.translator import from_export, from_run
+from tfpix2pix.models.test_mode import PhaseDeconv
 from tfpix2pix.training import loop
 
 # Served float outputs against the Keras generator: the same float32 graph, reloaded.
@@ -79,6 +83,75 @@ def test_each_tflite_and_onnx_file_was_checked_against_keras(exported):
     assert checks["onnx"]["max_abs_diff"] <= 1e-4
     # Quantised weights: the bar on real images (measured ~109 and ~85 dB here).
     assert checks["tflite_fp16"]["psnr_db"] >= 30 and checks["tflite_int8"]["psnr_db"] >= 30
+
+
+def test_tflite_files_take_the_runs_crop_size_and_refuse_another(exported, run):
+    base, report = exported
+    _cfg, _run_dir, images = run
+    checks = json.loads((base / "checks-1.json").read_text())
+    assert checks["tflite_input"] == [1, 64, 64, 3]  # --tflite-size crop, the default
+    assert "input 1x64x64x3" in report
+    from ai_edge_litert.interpreter import Interpreter
+
+    for kind in ("fp32", "fp16", "int8"):
+        path = checks["artifacts"][f"tflite_{kind}"]["path"]
+        detail, = Interpreter(model_path=path).get_input_details()
+        assert detail["shape_signature"].tolist() == [1, 64, 64, 3], kind
+    with pytest.raises(UserError, match=r"takes 64x64x3 .* got 64x96x3: .*--tflite-size"):
+        tflite.run(checks["artifacts"]["tflite_fp32"]["path"],
+                   np.concatenate([images[:1], images[1:2, :, :32]], axis=2))
+
+
+def test_tflite_size_any_keeps_height_and_width_dynamic(run, tmp_path):
+    _cfg, run_dir, images = run
+    assert export_main([run_dir, "--output", str(tmp_path), "--tflite", "fp32",
+                        "--tflite-size", "any"], out=io.StringIO()) == 0
+    checks = json.loads((tmp_path / "test" / "checks-1.json").read_text())
+    assert checks["tflite_input"] == [None, None, None, 3]
+    wide = np.concatenate([images[:2], images[2:4, :, :32]], axis=2)  # 64 x 96: padded inside
+    got = tflite.run(checks["artifacts"]["tflite_fp32"]["path"], wide)
+    expected = from_run(run_dir, test_mode="eval").translate_batch(wide)
+    # The same float32 graph with LiteRT's kernels (measured ~3e-8, as test_export_lite.py).
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["eval", "per_image"])
+def test_the_fast_path_computes_the_same_function(run, exported, mode):
+    base, _report = exported
+    _cfg, run_dir, images = run
+    version = base / ("1" if mode == "eval" else "2")
+    reference = from_run(run_dir, test_mode=mode, fast=False).translate_batch(images)
+    # The fast path freezes the weights (Grappler then folds BatchNorm into the
+    # convolutions) and computes the large transposed convolutions as four forward ones:
+    # the same sums in another order, ~1e-6 on [-1, 1] outputs. A wrong phase, tap or
+    # weight moves outputs by > 1e-2.
+    fast_export = from_export(str(version))
+    assert isinstance(fast_export._keep, keras.Model)  # rebuilt from the export's weights
+    for translator in (from_run(run_dir, test_mode=mode), fast_export,
+                       from_export(str(version), fast=False)):
+        np.testing.assert_allclose(translator.translate_batch(images), reference, atol=1e-5)
+
+
+def test_phase_deconv_equals_the_transposed_convolution():
+    # Weight-heavy layers only get the phases (in x out >= 1024 x 512): one such layer,
+    # at an odd input size, against Keras's own Conv2DTranspose.
+    deconv = keras.layers.Conv2DTranspose(512, 4, strides=2, padding="same", use_bias=True)
+    x = np.random.default_rng(0).standard_normal((2, 3, 5, 1024)).astype(np.float32)
+    deconv.build(x.shape)
+    deconv.bias.assign(np.linspace(-1, 1, 512).astype(np.float32))
+    expected = deconv(x).numpy()
+    got = PhaseDeconv(deconv)(x).numpy()
+    assert got.shape == (2, 6, 10, 512)
+    # Sums of 16 x 1024 products of N(0, 1) inputs and N(0, 0.02) weights per output
+    # (std ~2.6), summed in another order: float32 rounding ~1e-5 relative.
+    np.testing.assert_allclose(got, expected, atol=1e-4 * np.abs(expected).max())
+
+
+def test_paper_mode_stays_random_on_the_fast_path(run):
+    _cfg, run_dir, images = run
+    translator = from_run(run_dir, test_mode="paper")
+    first, second = (translator.translate_batch(images[:2]) for _ in range(2))
+    assert np.abs(first - second).max() > 1e-2  # fresh dropout masks on every call
 
 
 def test_saved_model_cli_lists_both_signatures_with_their_keys(exported):
@@ -191,6 +264,7 @@ def test_refusals_are_one_line_and_write_nothing(run, tmp_path, capsys):
     cases = [([str(empty)], ["no checkpoint", str(empty)]),
              ([run_dir, "--tflite", "fp64"], ["--tflite fp64", "fp32, fp16, int8, int8_full"]),
              ([run_dir, "--test-mode", "paper", "--tflite", "fp32"], ["paper", "SavedModel"]),
+             ([run_dir, "--tflite", "fp32", "--tflite-size", "48"], ["--tflite-size 48", "64"]),
              ([run_dir, "--test-mode", "train"], ["--test-mode", "eval, per_image, paper"])]
     for argv, fragments in cases:
         assert export_main(argv + ["--output", str(tmp_path / "out")]) == 2

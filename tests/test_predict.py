@@ -184,8 +184,8 @@ def test_tiles_match_the_whole_image_up_to_the_context_they_lack(translator, lab
     # a pixel next to a tile's edge almost all its weight from the tile it is central in,
     # so the difference is no larger at the edges than between them. Measured here:
     # away from seams (>= 16 px) mean 0.0142, max 0.186; at seams (< 2 px) mean 0.0085,
-    # max 0.162; the output's mean deviation from its mean is 0.136. A misplaced tile or a broken blend
-    # gives differences of the output's own size (~0.1 mean, ~1 max).
+    # max 0.162; the output's mean deviation from its mean is 0.136. A misplaced tile or a
+    # broken blend gives differences of the output's own size (~0.1 mean, ~1 max).
     assert away.mean() < 0.04
     assert at_seams.max() < 0.4
     assert at_seams.mean() < 0.04

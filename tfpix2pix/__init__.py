@@ -3,7 +3,8 @@
 Flow: ``data`` (paired images) -> ``models`` (U-Net G, PatchGAN D) ->
 ``training`` (the alternating cGAN + L1 step) -> export/inference.
 
-``load(path)`` returns a translator for a run folder or an export.
+``load(path)`` returns a translator for a run folder or an export; if TensorFlow is
+not imported yet, it sets TF_ENABLE_ONEDNN_OPTS=1 unless that is already set.
 ``build_generator``, ``build_discriminator`` and ``load`` are imported lazily so
 that the command line can answer ``--help`` and reject bad flags without loading
 TensorFlow.
@@ -19,6 +20,8 @@ def __getattr__(name):
         from . import models
         return getattr(models, name)
     if name == "load":
+        from .inference import prefer_onednn
+        prefer_onednn()  # before TensorFlow's import; see the README's speed notes
         from .inference.translator import load
         return load
     raise AttributeError(f"module 'tfpix2pix' has no attribute {name!r}")

@@ -135,6 +135,9 @@ class ExportConfig:
     tflite: str = opt("", "also convert to TFLite, comma-separated kinds: fp32, fp16, int8 "
                       "(dynamic range), int8_full (full integer, calibrated on the run's "
                       "training images)")
+    tflite_size: str = opt("crop", "TFLite input size: 'crop' (the run's crop size), N (N x N, "
+                           "a multiple of the generator's stride) or 'any' (any height and "
+                           "width; LiteRT runs such models far slower, int8 most of all)")
     onnx: bool = opt(False, "also convert to ONNX (needs pip install 'tfpix2pix[onnx]')")
 
 

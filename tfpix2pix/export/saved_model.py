@@ -19,6 +19,7 @@ import os
 import shutil
 
 import keras
+import tensorflow as tf
 
 from ..errors import UserError
 from ..inference import serving
@@ -57,3 +58,19 @@ def write(model, cfg, test_mode, step, root, name, version=0):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final, float_fn
+
+
+def write_fixed(model, float_fn, path, size, channels):
+    """A SavedModel at ``path`` whose ``serving_default`` takes one ``size`` x ``size`` image.
+
+    The same function as the export's float signature, traced with its input fixed at
+    [1, size, size, channels]: every tensor shape is then known, the padding folds away,
+    and LiteRT can plan its kernels ahead (see ``tflite``). Used as the TFLite source.
+    """
+    fixed = tf.function(float_fn.python_function, input_signature=[
+        tf.TensorSpec([1, size, size, channels], tf.float32, name=serving.INPUT_KEY)])
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", fixed)
+    archive.write_out(path, verbose=False)
+    return path

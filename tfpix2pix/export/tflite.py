@@ -62,10 +62,11 @@ def convert(saved_model_dir, out_path, kind, representative=None, signature="ser
 
 
 def run(path, images, num_threads=None):
-    """Run the .tflite file at ``path`` on a float32 NHWC batch of any H and W.
+    """Run the .tflite file at ``path`` on a float32 NHWC batch.
 
-    The input is resized to the batch's shape; a model converted with a fixed batch of 1
-    gets the images one at a time. Returns the output as float32 NHWC.
+    A model with dynamic height and width takes any; one converted at a fixed size takes
+    that size only. The input is resized to the batch's shape; a model converted with a
+    fixed batch of 1 gets the images one at a time. Returns the output as float32 NHWC.
     """
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -83,6 +84,12 @@ def run(path, images, num_threads=None):
     outputs = interpreter.get_output_details()
     if len(inputs) != 1:
         raise UserError(f"{path} has {len(inputs)} inputs: expected one image input")
+    fixed = [int(d) for d in inputs[0]["shape_signature"][1:]]
+    if any(want > 0 and want != got for want, got in zip(fixed, images.shape[1:])):
+        shape = "x".join(str(d) if d > 0 else "?" for d in fixed)
+        raise UserError(f"{path} takes {shape} (HxWxC) images, got "
+                        f"{'x'.join(map(str, images.shape[1:]))}: resize them, or export "
+                        f"with another --tflite-size (any for every size)")
     invoke = _signature_invoke(interpreter) or _details_invoke(interpreter, inputs, outputs)
     if inputs[0]["shape_signature"][0] == 1 and len(images) > 1:
         return np.concatenate([invoke(images[i:i + 1]) for i in range(len(images))])

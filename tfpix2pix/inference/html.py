@@ -14,7 +14,7 @@ __all__ = ["write_index"]
 
 _STYLE = ("body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
           "th,td{border:1px solid #ccc;padding:4px;vertical-align:top}"
-          "img{max-width:256px;image-rendering:pixelated}")
+          "img{width:256px;height:auto;image-rendering:pixelated}")
 
 
 def _url(path, out_dir):

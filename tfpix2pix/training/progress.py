@@ -3,12 +3,7 @@
 import sys
 import time
 
-
-def _clock(seconds):
-    seconds = int(max(seconds, 0))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+from ..progress import bar, clock, show
 
 
 class Progress:
@@ -35,19 +30,13 @@ class Progress:
             self.first = (step, now)
         done, seconds = step - self.first[0], now - self.first[1]
         rate = done / seconds if done and seconds > 0 else 0.0
-        eta = _clock((self.total - step) / rate) if rate else "--:--"
+        eta = clock((self.total - step) / rate) if rate else "--:--"
         epoch = min(step // self.per_epoch + 1, self.total // self.per_epoch)
-        bar_width = 20
-        filled = int(bar_width * step / self.total)
         text = (f"epoch {epoch}/{self.total // self.per_epoch} step {step}/{self.total} "
-                f"[{'#' * filled}{'.' * (bar_width - filled)}] ETA {eta} "
+                f"{bar(step, self.total)} ETA {eta} "
                 f"{rate * self.images_per_step:.1f} img/s "
                 + " ".join(f"{k} {v:.3f}" for k, v in losses.items()))
-        if self.tty:
-            self.stream.write("\r" + text + "\x1b[K")
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
+        show(self.stream, text)
 
     def close(self):
         """End the redrawn line (once)."""

@@ -1,0 +1,42 @@
+"""The machine a benchmark ran on, recorded in every JSON it prints.
+
+The CPU changes between sessions and its speed by up to 6x, so a figure means nothing
+without it: model name, vendor, family/model numbers (AMD family 23 is Zen 1/2, 25 is
+Zen 3/Zen 4, 26 is Zen 5), cores, RAM and the instruction-set flags that decide which
+kernels TensorFlow, oneDNN and XNNPACK can use.
+"""
+
+import os
+import platform
+
+FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni",
+         "amx_tile", "amx_bf16", "amx_int8")
+
+
+def describe():
+    cpuinfo = {}
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:  # the first processor's fields are enough
+                key, _, value = line.partition(":")
+                cpuinfo.setdefault(key.strip(), value.strip())
+        with open("/proc/meminfo") as fh:
+            kib = next(int(line.split()[1]) for line in fh if line.startswith("MemTotal:"))
+        ram = round(kib / 2**20, 1)
+    except (OSError, StopIteration, ValueError):
+        ram = None
+    flags = set(cpuinfo.get("flags", "").split())
+    return {"cpu": cpuinfo.get("model name") or platform.processor() or platform.machine(),
+            "vendor": cpuinfo.get("vendor_id"), "cpu_family": cpuinfo.get("cpu family"),
+            "cpu_model_number": cpuinfo.get("model"),
+            "logical_cores": os.cpu_count(), "ram_gib": ram,
+            "flags": {f: f in flags for f in FLAGS},
+            "avx512f": "avx512f" in flags, "avx512_bf16": "avx512_bf16" in flags,
+            "amx": "amx_tile" in flags}
+
+
+def slug(m):
+    """A file-name part, e.g. amd-family25-2core."""
+    vendor = {"AuthenticAMD": "amd", "GenuineIntel": "intel"}.get(m["vendor"], "cpu")
+    family = f"-family{m['cpu_family']}" if m["cpu_family"] else ""
+    return f"{vendor}{family}-{m['logical_cores']}core"

@@ -50,7 +50,6 @@ import argparse
 import datetime
 import glob
 import importlib.metadata
-import importlib.util
 import json
 import math
 import os
@@ -64,12 +63,8 @@ import time
 
 import machine  # benchmarks/machine.py
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if importlib.util.find_spec("tfpix2pix") is None:
-    sys.path.insert(0, REPO_ROOT)
-
-DEFAULT_DATA = os.path.join(REPO_ROOT, "..", "shared", "data", "facades")
+REPO_ROOT, DEFAULT_DATA = machine.REPO_ROOT, machine.DEFAULT_DATA
+machine.quiet_and_importable()
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results")
 SIZE = 256
 ONEDNN = "TF_ENABLE_ONEDNN_OPTS"

@@ -1,4 +1,5 @@
-"""The machine a benchmark ran on, recorded in every JSON it prints.
+"""What every benchmark shares: the machine it ran on (recorded in every JSON it
+prints), the repository paths, and the environment set before TensorFlow is imported.
 
 The CPU changes between sessions and its speed by up to 6x, so a figure means nothing
 without it: model name, vendor, family/model numbers (AMD family 23 is Zen 1/2, 25 is
@@ -6,8 +7,21 @@ Zen 3/Zen 4, 26 is Zen 5), cores, RAM and the instruction-set flags that decide 
 kernels TensorFlow, oneDNN and XNNPACK can use.
 """
 
+import importlib.util
 import os
 import platform
+import sys
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_DATA = os.path.join(REPO_ROOT, "..", "shared", "data", "facades")
+
+
+def quiet_and_importable():
+    """TensorFlow's INFO and WARNING logs off (unless set), and tfpix2pix importable from
+    the checkout when it is not installed. Call before importing TensorFlow."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if importlib.util.find_spec("tfpix2pix") is None:
+        sys.path.insert(0, REPO_ROOT)
 
 FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni",
          "amx_tile", "amx_bf16", "amx_int8")

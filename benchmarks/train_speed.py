@@ -18,7 +18,6 @@ Only the JSON goes to stdout; run on an otherwise idle machine.
 
 import argparse
 import datetime
-import importlib.util
 import json
 import os
 import platform
@@ -28,12 +27,8 @@ import time
 
 import machine  # benchmarks/machine.py
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if importlib.util.find_spec("tfpix2pix") is None:
-    sys.path.insert(0, REPO_ROOT)
-
-DEFAULT_DATA = os.path.join(REPO_ROOT, "..", "shared", "data", "facades")
+REPO_ROOT, DEFAULT_DATA = machine.REPO_ROOT, machine.DEFAULT_DATA
+machine.quiet_and_importable()
 TARGET = 1.9  # steps/s, from the issue
 
 

@@ -24,7 +24,8 @@ from tfpix2pix.inference import serving
 from tfpix2pix.errors import UserError
 from tfpix2pix.export import tflite
 from tfpix2pix.inference.translator import from_export, from_run
-from tfpix2pix.models.test_mode import PhaseDeconv
+from tfpix2pix.models import build_generator
+from tfpix2pix.models.test_mode import PhaseDeconv, inference_model
 from tfpix2pix.training import loop
 
 # Served float outputs against the Keras generator: the same float32 graph, reloaded.
@@ -352,3 +353,19 @@ def test_the_readmes_grpc_example_runs_against_the_export(exported, run, tmp_pat
         image_bytes=tf.constant([labels]))["output_bytes"][0]
     np.testing.assert_array_equal(photo, tf.io.decode_png(expected).numpy())
     assert photo.shape == (64, 96, 3)
+
+
+def test_the_inference_model_swaps_in_phases_only_where_they_pay():
+    # unet_64 at ngf 64 has one decoder deconvolution of 1024 -> 512 channels (the kind that
+    # gets phases; unet_256 has three) and five smaller ones, kept as Conv2DTranspose.
+    keras.utils.set_random_seed(3)
+    g = build_generator("unet_64", ngf=64)
+    plain = inference_model(g, "eval")
+    phased = inference_model(g, "eval", phase_deconv=True)
+    swapped = [layer for layer in phased.layers if isinstance(layer, PhaseDeconv)]
+    kept = [layer for layer in phased.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
+    assert [layer.name for layer in swapped] == ["dec5_deconv_phases"] and len(kept) == 5
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32)
+    expected = plain(x).numpy()
+    # An untrained G's outputs are small (std ~1e-2): compare relative to their scale.
+    np.testing.assert_allclose(phased(x).numpy(), expected, atol=1e-4 * expected.std())

@@ -54,3 +54,12 @@ def slug(m):
     vendor = {"AuthenticAMD": "amd", "GenuineIntel": "intel"}.get(m["vendor"], "cpu")
     family = f"-family{m['cpu_family']}" if m["cpu_family"] else ""
     return f"{vendor}{family}-{m['logical_cores']}core"
+
+
+def onednn_enabled(env_value):
+    """Whether TensorFlow runs its oneDNN kernels: TF_ENABLE_ONEDNN_OPTS if set, else
+    TensorFlow's own default (on only for CPUs with AVX-512 VNNI/BF16 or AMX)."""
+    if env_value is not None:
+        return env_value.strip().lower() not in ("0", "false", "off")
+    flags = describe()["flags"]
+    return any(flags[f] for f in ("avx512_vnni", "avx512_bf16", "amx_tile"))

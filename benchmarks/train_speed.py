@@ -1,27 +1,36 @@
 """Training speed of the paper's full pix2pix model, printed as JSON.
 
-Measures steps per second of ``Pix2Pix.train_step`` for the default ``Config()``
-(unet_256 G, basic 70x70 PatchGAN D, ngf = ndf = 64, batch norm, batch 1,
-resize 286 -> random crop 256, float32, no XLA) under the default strategy, fed
-by the real ``TrainData`` pipeline: facades train pairs if present
-(``../shared/data/facades`` from the repo root, BtoA), else ``builtin:shapes``.
-After the warm-up steps (the first of which traces the step and fills the data
-cache and shuffle buffer), each timed step is ``train_step(next(batches))`` plus
-copying its metrics to the host, timed on its own with ``time.perf_counter``.
-The median of the per-step rates is the headline number.
+One configuration (the default: unet_256 G, 70x70 PatchGAN D, ngf = ndf = 64,
+batch norm, batch 1, resize 286 -> random crop 256, float32, no XLA, one step per
+call) under the default strategy, fed by the real ``TrainData`` pipeline: facades
+train pairs if present (``../shared/data/facades`` from the repo root, BtoA),
+else ``builtin:shapes``. A call is ``train_step(next(batches))`` (or, with
+``--steps-per-call K``, ``train_steps(batches, K)``) plus copying its metrics to
+the host, timed on its own with ``time.perf_counter``; its rate is K / seconds.
+The warm-up calls come first (the first traces, compiles and fills the data
+cache). The median of the per-call rates is the headline number. ``peak_rss_mb``
+is the process's peak resident memory (``ru_maxrss``) at the end.
 
-    python benchmarks/train_speed.py                        # 10 warm-up + 50 timed steps
-    python benchmarks/train_speed.py --steps 200 --output speed.json
+    python benchmarks/train_speed.py                          # 10 warm-up + 50 timed steps
+    python benchmarks/train_speed.py --precision mixed_bf16 --jit on --steps-per-call 8
+    python benchmarks/train_speed.py --matrix --output results.jsonl
 
-Only the JSON goes to stdout; run on an otherwise idle machine.
+``--matrix`` runs every combination of precision (fp32, mixed_bf16), XLA (off, on),
+steps per call (1, 8) and batch (1 with batch norm, 16 with instance norm), each in
+a fresh process (so each has its own dtype policy, compile cache and peak RSS), and
+prints one JSON line per configuration as it finishes. Only JSON goes to stdout;
+run on an otherwise idle machine.
 """
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import platform
+import resource
 import statistics
+import subprocess
 import sys
 import time
 
@@ -29,22 +38,71 @@ import machine  # benchmarks/machine.py
 
 REPO_ROOT, DEFAULT_DATA = machine.REPO_ROOT, machine.DEFAULT_DATA
 machine.quiet_and_importable()
-TARGET = 1.9  # steps/s, from the issue
+
+# The matrix: (batch, norm) pairs, and timed / warm-up steps for each batch size.
+MATRIX_BATCHES = ((1, "batch"), (16, "instance"))
+MATRIX_STEPS = {1: (40, 8), 16: (16, 8)}
+
+
+def _parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--steps", type=int, default=50, help="timed steps (default 50; rounded up "
+                   "to whole calls)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed steps first, incl. tracing "
+                   "(rounded up to whole calls, at least one)")
+    for flag, default in (("--batch-size", 1), ("--crop-size", 256), ("--load-size", 286)):
+        p.add_argument(flag, type=int, default=default)
+    p.add_argument("--norm", default="batch", choices=("batch", "instance", "none"))
+    p.add_argument("--precision", default="fp32", choices=("fp32", "mixed_bf16", "mixed_fp16"))
+    p.add_argument("--jit", default="off", choices=("off", "on"))
+    p.add_argument("--steps-per-call", type=int, default=1)
+    p.add_argument("--data", default=None, help="dataset folder with train/ (default: facades "
+                   "at ../shared/data/facades if present, else builtin:shapes)")
+    p.add_argument("--matrix", action="store_true", help="run the whole matrix (see above), "
+                   "one process and one JSON line per configuration")
+    p.add_argument("--output", help="also write the JSON to this file (appended in --matrix)")
+    return p
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=50, help="timed steps (default 50)")
-    p.add_argument("--warmup", type=int, default=10, help="untimed steps first, incl. tracing")
-    for flag, default in (("--batch-size", 1), ("--crop-size", 256), ("--load-size", 286)):
-        p.add_argument(flag, type=int, default=default)
-    p.add_argument("--data", default=None, help="dataset folder with train/ (default: facades "
-                   "at ../shared/data/facades if present, else builtin:shapes)")
-    p.add_argument("--output", help="also write the JSON to this file")
+    p = _parser()
     args = p.parse_args(argv)
-    if args.steps < 2 or args.warmup < 1:
-        p.error("need --steps >= 2 and --warmup >= 1 (the first step traces the graph)")
+    if args.steps < 1 or args.warmup < 1 or args.steps_per_call < 1:
+        p.error("need --steps >= 1, --warmup >= 1 and --steps-per-call >= 1")
+    if args.matrix:
+        return run_matrix(args)
+    return run_one(args)
 
+
+def run_matrix(args):
+    """Each configuration in its own process; a JSON line for each as it finishes."""
+    failures = 0
+    configs = itertools.product(MATRIX_BATCHES, ("fp32", "mixed_bf16"), ("off", "on"), (1, 8))
+    for (batch, norm), precision, jit, per_call in configs:
+        steps, warmup = MATRIX_STEPS[batch]
+        cmd = [sys.executable, os.path.abspath(__file__), "--batch-size", str(batch),
+               "--norm", norm, "--precision", precision, "--jit", jit,
+               "--steps-per-call", str(per_call), "--steps", str(steps),
+               "--warmup", str(warmup)]
+        if args.data:
+            cmd += ["--data", args.data]
+        print(f"matrix: {' '.join(cmd[2:])}", file=sys.stderr)
+        done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+        if done.returncode:
+            failures += 1
+            line = json.dumps({"benchmark": "pix2pix train step, full 256x256 model",
+                               "failed": done.returncode, "command": cmd[1:],
+                               "machine": machine.describe()})
+        else:
+            line = json.dumps(json.loads(done.stdout))
+        print(line, flush=True)
+        if args.output:
+            with open(args.output, "a") as fh:
+                fh.write(line + "\n")
+    return 1 if failures else 0
+
+
+def run_one(args):
     import keras
     import tensorflow as tf
 
@@ -64,7 +122,10 @@ def main(argv=None):
         cfg = validate(apply_overrides(Config(), {
             "data": {"path": data_path, "direction": direction, "load_size": args.load_size,
                      "crop_size": args.crop_size},
-            "train": {"batch_size": args.batch_size, "strategy": "default"}}, "train_speed"))
+            "model": {"norm": args.norm},
+            "train": {"batch_size": args.batch_size, "strategy": "default",
+                      "precision": args.precision, "jit": args.jit,
+                      "steps_per_call": args.steps_per_call}}, "train_speed"))
         root = folder.resolve_root(cfg.data.path)
         paths = folder.train_images(root, cfg.data.path)
         if len(paths) < cfg.train.batch_size:
@@ -80,60 +141,69 @@ def main(argv=None):
                               seed=cfg.train.seed, global_batch=cfg.train.batch_size,
                               cache=cfg.data.cache)
     model = Pix2Pix(cfg, strategy, data.steps_per_epoch)
-    batches = data.stream(0, distribute=strategy.experimental_distribute_dataset)
+    batches = data.distribute(strategy, 0)
+    per_call = cfg.train.steps_per_call
+    count = tf.constant(per_call)
 
-    def one_step():
+    def one_call():
         t0 = time.perf_counter()
-        metrics = {k: float(v) for k, v in model.train_step(next(batches)).items()}
+        if per_call == 1:
+            out = model.train_step(next(batches))
+        else:
+            out = model.train_steps(batches, count)
+        metrics = {k: float(v) for k, v in out.items()}
         return time.perf_counter() - t0, metrics
 
-    first_step_s, _ = one_step()
-    print(f"first step (trace + data cache fill): {first_step_s:.1f} s", file=sys.stderr)
-    for _ in range(args.warmup - 1):
-        one_step()
-    timed = [one_step() for _ in range(args.steps)]
+    calls = lambda steps: -(-steps // per_call)  # noqa: E731 - whole calls, rounded up
+    first_call_s, _ = one_call()
+    print(f"first call (trace{' + XLA compile' * model.jit} + data cache fill): "
+          f"{first_call_s:.1f} s", file=sys.stderr)
+    for _ in range(calls(args.warmup) - 1):
+        one_call()
+    timed = [one_call() for _ in range(calls(args.steps))]
     times, metrics = [t for t, _ in timed], timed[-1][1]
-    print(f"{args.steps} timed steps: {sum(times):.1f} s", file=sys.stderr)
+    print(f"{len(times) * per_call} timed steps: {sum(times):.1f} s", file=sys.stderr)
 
-    rates = [1.0 / t for t in times]
-    deciles = statistics.quantiles(rates, n=10, method="inclusive")
+    rates = [per_call / t for t in times]
     median = statistics.median(rates)
+    deciles = (statistics.quantiles(rates, n=10, method="inclusive") if len(rates) > 1
+               else [rates[0], rates[0]])
     onednn_env = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
     g, d, m = model.generator, model.discriminator, cfg.model
     trainable = lambda m: sum(int(tf.size(v)) for v in m.trainable_variables)  # noqa: E731
     result = {
-        "benchmark": "pix2pix train_step, full 256x256 model",
+        "benchmark": "pix2pix train step, full 256x256 model",
         "median_steps_per_s": round(median, 4),
-        "mean_steps_per_s": round(len(times) / sum(times), 4),  # timed steps / timed seconds
+        "mean_steps_per_s": round(len(times) * per_call / sum(times), 4),
         "p10_steps_per_s": round(deciles[0], 4),
         "p90_steps_per_s": round(deciles[-1], 4),
         "images_per_s": round(median * cfg.train.batch_size, 4),
-        "timed_steps": len(times), "warmup_steps": args.warmup,
+        "timed_steps": len(times) * per_call, "timed_calls": len(times),
+        "warmup_steps": calls(args.warmup) * per_call,
         "total_timed_s": round(sum(times), 3),
-        "first_step_s": round(first_step_s, 3),  # tracing + decoding the shuffle buffer
+        "first_call_s": round(first_call_s, 3),  # tracing (+ XLA) + filling the data cache
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "final_metrics": {k: round(v, 4) for k, v in metrics.items()},
         "settings": dict(batch_size=cfg.train.batch_size, load_size=cfg.data.load_size,
                          crop_size=cfg.data.crop_size, netG=m.netG, netD=m.netD, ngf=m.ngf,
                          ndf=m.ndf, norm=m.norm, dropout=not m.no_dropout, flip=not
                          cfg.data.no_flip, strategy=type(strategy).__name__.lstrip("_"),
-                         replicas=strategy.num_replicas_in_sync, precision="float32", xla=False),
+                         replicas=strategy.num_replicas_in_sync, precision=model.precision,
+                         xla=model.jit, steps_per_call=per_call, data_cache=cfg.data.cache),
         "params": {"generator": g.count_params(), "discriminator": d.count_params(),
                    "generator_trainable": trainable(g), "discriminator_trainable": trainable(d)},
         "data": {"source": source, "root": os.path.abspath(root), "train_pairs": len(paths),
                  "direction": cfg.data.direction},
         "machine": machine.describe(),
+        "gpus": [dev.name for dev in tf.config.list_physical_devices("GPU")],
         "software": {"python": platform.python_version(), "tensorflow": tf.__version__,
                      "keras": keras.__version__, "tfpix2pix": os.path.dirname(tfpix2pix.__file__),
-                     "onednn": (onednn_env or "1").strip().lower() not in ("0", "false", "off"),
+                     "onednn": machine.onednn_enabled(onednn_env),
                      "TF_ENABLE_ONEDNN_OPTS": onednn_env,
                      "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
                      "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()},
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "reference_points_quoted_from_issue_not_measured_here": {
-            "tf_tutorial_steps_per_s_reported_zen4": 1.46,
-            "pytorch_reference_steps_per_s_reported_zen4": 1.31,
-            "target_steps_per_s": TARGET},
-        "meets_target": median >= TARGET,
     }
     text = json.dumps(result, indent=2)
     print(text)

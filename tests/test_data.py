@@ -1,17 +1,22 @@
 """Dataset folders and the tf.data pipelines: layout checks, jitter, direction, determinism."""
 
-import itertools
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
+import yaml
 from conftest import write_pairs
 from PIL import Image
 
-from tfpix2pix.data import folder
-from tfpix2pix.data.pipeline import TrainData, eval_pairs
+from tfpix2pix import config as C
+from tfpix2pix.data import cache, folder, fs
+from tfpix2pix.data.pipeline import CACHE_MODES, TrainData, eval_pairs
 from tfpix2pix.errors import UserError
+from tfpix2pix.training.step import make_strategy
 
 UNIT = 1 / 127.5  # one uint8 step in [-1, 1]
 
@@ -254,13 +259,220 @@ def test_skip_batches_equals_dropping_them(twelve_pairs, k):
 
 def test_stream_resumes_across_epoch_boundary(twelve_pairs):
     data = make_data(twelve_pairs)
-    whole = as_numpy(itertools.islice(data.stream(), 15))  # 6 steps per epoch: into epoch 2
+    whole = as_numpy(data.dataset().take(15))  # 6 steps per epoch: into epoch 2
     assert_same_batches(whole[:6], as_numpy(data.epoch(0)))
     assert_same_batches(whole[6:12], as_numpy(data.epoch(1)))
-    resumed = as_numpy(itertools.islice(make_data(twelve_pairs).stream(4), 9))
-    assert_same_batches(resumed, whole[4:13])
-    resumed = as_numpy(itertools.islice(make_data(twelve_pairs).stream(6), 3))
-    assert_same_batches(resumed, whole[6:9])
+    assert_same_batches(whole[12:], as_numpy(data.epoch(2))[:3])
+    for k in (4, 6, 11):  # mid-epoch, at the boundary, on the last step of an epoch
+        resumed = as_numpy(make_data(twelve_pairs).dataset(start_step=k).take(15 - k))
+        assert_same_batches(resumed, whole[k:])
+
+
+def test_stream_is_infinite_and_each_epoch_is_a_permutation(tmp_path):
+    paths = write_twin_pairs(tmp_path / "train", 7, size=32)
+    data = TrainData(paths, load_size=32, crop_size=32, direction="AtoB", flip=False, seed=5,
+                     global_batch=3, cache="none")
+    loaded = [np.asarray(x) for x in eval_pairs(paths, 32, "AtoB")[0]]
+    a, _ = stacked(as_numpy(data.dataset().take(2 * 10)))  # 2 steps per epoch, 10 epochs
+    order = [next(j for j, ref in enumerate(loaded) if np.array_equal(img, ref)) for img in a]
+    epochs = [order[i:i + 6] for i in range(0, len(order), 6)]
+    assert all(len(set(e)) == 6 for e in epochs)  # 6 distinct of 7: the remainder is dropped
+    assert len({tuple(e) for e in epochs}) == 10
+    assert len({j for e in epochs for j in e}) == 7  # which pair is dropped changes
+
+
+# --- cache modes -----------------------------------------------------------------------------
+
+def test_cache_modes_give_the_same_stream(twelve_pairs, tmp_path):
+    streams = {mode: as_numpy(make_data(twelve_pairs, cache=mode, cache_dir=str(tmp_path / "c"))
+                              .dataset(start_step=4).take(9))  # across an epoch boundary
+               for mode in CACHE_MODES}
+    assert_same_batches(streams["disk"], streams["memory"])
+    assert_same_batches(streams["none"], streams["memory"])
+    # Booleans from older callers still mean memory and none.
+    assert make_data(twelve_pairs, cache=True).cache == "memory"
+    assert make_data(twelve_pairs, cache=False).cache == "none"
+
+
+def cache_folders(cache_dir):
+    return sorted(p for p in Path(cache_dir).iterdir())
+
+
+def test_disk_cache_is_reused_by_a_second_train_data(twelve_pairs, tmp_path, monkeypatch):
+    cache_dir = tmp_path / "cache"
+    want = as_numpy(make_data(twelve_pairs, cache="disk", cache_dir=str(cache_dir))
+                    .dataset().take(8))
+    (folder_,) = cache_folders(cache_dir)
+    assert (folder_ / cache.MARKER).is_file()
+    assert len(list(folder_.glob("*.pair"))) == 12  # all pairs, also those an epoch drops
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("a complete disk cache must be read, not decoded again")
+    monkeypatch.setattr(cache.DiskCache, "fill", no_decoding)
+    again = make_data(twelve_pairs, cache="disk", cache_dir=str(cache_dir))
+    assert_same_batches(as_numpy(again.dataset().take(8)), want)
+    assert_same_batches(as_numpy(again.dataset(start_step=5).take(3)), want[5:8])
+    monkeypatch.undo()
+    # Other settings are another cache (the folder name hashes what the pixels depend on).
+    make_data(twelve_pairs, cache="disk", cache_dir=str(cache_dir), load_size=36).reader()
+    assert len(cache_folders(cache_dir)) == 2
+
+
+def test_partial_disk_cache_is_not_trusted(twelve_pairs, tmp_path):
+    cache_dir = tmp_path / "cache"
+    want = as_numpy(make_data(twelve_pairs, cache="none").dataset().take(8))
+    data = make_data(twelve_pairs, cache="disk", cache_dir=str(cache_dir))
+    disk = cache.DiskCache(str(cache_dir), data.pairs, 40, "AtoB")
+    # What a killed fill leaves: its temporary folder, named after a process that is gone.
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()
+    tmp = Path(f"{disk.folder}.tmp-{socket.gethostname()}-{gone.pid}-0123abcd")
+    tmp.mkdir(parents=True)
+    (tmp / "00000000.pair").write_bytes(b"half a pa")
+    # A final folder without its marker, with junk in it, is not complete either.
+    final = Path(disk.folder)
+    final.mkdir()
+    (final / "00000000.pair").write_bytes(b"junk")
+    assert not disk.complete()
+    assert_same_batches(as_numpy(data.dataset().take(8)), want)
+    assert disk.complete() and not tmp.exists()
+    # A truncated pair file in a marked folder: not complete, filled again.
+    victim = final / "00000005.pair"
+    victim.write_bytes(victim.read_bytes()[:100])
+    assert not disk.complete()
+    again = make_data(twelve_pairs, cache="disk", cache_dir=str(cache_dir))
+    assert_same_batches(as_numpy(again.dataset().take(8)), want)
+    assert disk.complete()
+
+
+def test_interrupted_fill_leaves_nothing_that_looks_complete(twelve_pairs, tmp_path,
+                                                             monkeypatch):
+    cache_dir = tmp_path / "cache"
+    write_bytes, calls = fs.write_bytes, []
+
+    def interrupted(path, data):  # Ctrl-C after 5 of the 12 pairs are written
+        calls.append(path)
+        if len(calls) > 5:
+            raise KeyboardInterrupt
+        write_bytes(path, data)
+    monkeypatch.setattr(fs, "write_bytes", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        make_data(twelve_pairs, cache="disk", cache_dir=str(cache_dir)).reader()
+    assert len(calls) == 6 and cache_folders(cache_dir) == []
+    monkeypatch.setattr(fs, "write_bytes", write_bytes)
+    want = as_numpy(make_data(twelve_pairs, cache="memory").dataset().take(4))
+    got = as_numpy(make_data(twelve_pairs, cache="disk", cache_dir=str(cache_dir))
+                   .dataset().take(4))
+    assert_same_batches(got, want)
+
+
+def test_disk_cache_needs_a_folder(twelve_pairs):
+    with pytest.raises(ValueError, match="cache_dir"):
+        make_data(twelve_pairs, cache="disk")
+
+
+def test_truncated_file_is_named_by_the_first_decode(tmp_path):
+    paths = write_pairs(tmp_path / "train", 4, ext=".jpg", seed=2)
+    bad = Path(paths[2])
+    bad.write_bytes(bad.read_bytes()[:len(bad.read_bytes()) // 2])
+    folder.check_images(paths, decode=False)  # the header is intact
+    with pytest.raises(UserError) as info:
+        folder.check_images(paths)
+    single_line_user_error(info, bad)
+    for mode in ("memory", "disk"):
+        data = make_data(paths, cache=mode, cache_dir=str(tmp_path / "cache"))
+        with pytest.raises(UserError) as info:
+            data.dataset()
+        single_line_user_error(info, bad)
+    assert not (tmp_path / "cache").exists() or cache_folders(tmp_path / "cache") == []
+    with pytest.raises(UserError) as info:
+        eval_pairs(paths, 32, "AtoB")
+    single_line_user_error(info, bad)
+
+
+# --- replicas and input pipelines -----------------------------------------------------------
+
+def local_parts(strategy, value):
+    return [np.asarray(x) for x in strategy.experimental_local_results(value)]
+
+
+def test_mirrored_replicas_concatenate_to_the_global_batch(twelve_pairs):
+    strategy = make_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2
+    data = make_data(twelve_pairs, global_batch=4)  # 3 steps per epoch
+    want = as_numpy(data.dataset().take(7))
+    for start in (0, 2):  # 2: resumed mid-epoch, running into epochs 1 and 2
+        batches = data.distribute(strategy, start)
+        for step in range(start, 7):
+            a, b = next(batches)
+            parts_a, parts_b = local_parts(strategy, a), local_parts(strategy, b)
+            assert [p.shape for p in parts_a] == [(2, 32, 32, 3)] * 2
+            np.testing.assert_array_equal(np.concatenate(parts_a), want[step][0])
+            np.testing.assert_array_equal(np.concatenate(parts_b), want[step][1])
+
+
+def test_default_strategy_gets_global_batches(twelve_pairs):
+    data = make_data(twelve_pairs)
+    batches = data.distribute(tf.distribute.get_strategy(), 3)
+    got = [tuple(np.asarray(x) for x in next(batches)) for _ in range(4)]
+    assert_same_batches(got, as_numpy(data.dataset(3).take(4)))
+
+
+@pytest.mark.parametrize("replicas,pipelines,batch", [(2, 2, 4), (4, 2, 4), (4, 2, 8), (2, 1, 2)])
+def test_input_pipelines_together_serve_the_global_batch(twelve_pairs, replicas, pipelines,
+                                                         batch):
+    """As MultiWorkerMirroredStrategy splits it: each worker its replicas' batches, in order."""
+    data = make_data(twelve_pairs, global_batch=batch)
+    steps = 4  # 12 // 8 = 1 step per epoch for batch 8: across epoch boundaries
+    want = as_numpy(data.dataset(start_step=1).take(steps))
+    served = replicas // pipelines
+    streams = [as_numpy(data.dataset(1, tf.distribute.InputContext(pipelines, p, replicas))
+                        .take(steps * served)) for p in range(pipelines)]
+    for step in range(steps):
+        parts = [stream[step * served + r] for stream in streams for r in range(served)]
+        assert all(a.shape[0] == batch // replicas for a, _ in parts)
+        np.testing.assert_array_equal(np.concatenate([a for a, _ in parts]), want[step][0])
+        np.testing.assert_array_equal(np.concatenate([b for _, b in parts]), want[step][1])
+
+
+def test_batch_must_split_over_replicas(twelve_pairs):
+    data = make_data(twelve_pairs, global_batch=3)
+    with pytest.raises(ValueError, match="does not split"):
+        data.dataset(0, tf.distribute.InputContext(1, 0, 2))
+
+
+# --- config: --cache ------------------------------------------------------------------------
+
+def test_old_cache_booleans_in_config_still_load(tmp_path):
+    assert C.Config().data.cache == "memory"
+    for old, new in ((True, "memory"), (False, "none")):
+        cfg = C.apply_overrides(C.Config(), {"data": {"cache": old}}, "old config.yaml")
+        assert cfg.data.cache == new
+    # A run folder written before --cache took a mode resumes.
+    from conftest import tiny_config
+
+    from tfpix2pix.training import run_dir as run_folder
+    run = tmp_path / "run"
+    cfg = tiny_config(tmp_path, run)
+    run.mkdir()
+    saved = C.to_dict(cfg)
+    saved["data"]["cache"] = True
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    run_folder.check_compatible(cfg, str(run))  # no error
+    old = C.apply_overrides(C.Config(), yaml.safe_load((run / "config.yaml").read_text()), "x")
+    assert old.data.cache == "memory"
+
+
+def test_cache_flag(tmp_path):
+    from tfpix2pix.cli import build_parser, resolve_config
+    parser = build_parser("train", "")
+    cfg = resolve_config(parser.parse_args(["--data", str(tmp_path), "--cache", "disk"]))
+    assert cfg.data.cache == "disk"
+    with pytest.raises(UserError) as info:
+        C.validate(C.apply_overrides(C.Config(), {"data": {"cache": "ram"}}, "test"))
+    single_line_user_error(info, "--cache", "memory, disk, none")
+    with pytest.raises(UserError):
+        C.apply_overrides(C.Config(), {"data": {"cache": 1}}, "test")
 
 
 # --- steps per epoch ------------------------------------------------------------------------
@@ -277,7 +489,7 @@ def test_drop_remainder_8_pairs_batch_3(pairs_dir):
         assert all(a.shape == (3, 32, 32, 3) and b.shape == (3, 32, 32, 3) for a, b in batches)
         a, _ = stacked(batches)
         assert len({img.tobytes() for img in a}) == 6  # six distinct pairs, no repeats
-    assert len(as_numpy(itertools.islice(data.stream(), 5))) == 5
+    assert len(as_numpy(data.dataset().take(5))) == 5
 
 
 def test_batch_equal_to_dataset_size(pairs_dir):
@@ -348,48 +560,53 @@ def test_train_folder_with_only_non_images(tmp_path):
     single_line_user_error(info, tmp_path / "train", ".jpg", ".png")
 
 
-def test_check_images_accepts_valid_jpeg_png_and_gray(tmp_path):
+@pytest.mark.parametrize("decode", [True, False])
+def test_check_images_accepts_valid_jpeg_png_and_gray(tmp_path, decode):
     paths = write_pairs(tmp_path / "train", 2) + \
         write_pairs(tmp_path / "train2", 2, ext=".jpg", seed=3)
     gray = tmp_path / "gray.png"
     tf.io.write_file(str(gray), tf.io.encode_png(np.zeros((8, 16, 1), np.uint8)))
-    folder.check_images(paths + [str(gray)])  # no error
+    folder.check_images(paths + [str(gray)], decode=decode)  # no error
 
 
-def test_check_images_garbage_jpeg(tmp_path):
+@pytest.mark.parametrize("decode", [True, False])
+def test_check_images_garbage_jpeg(tmp_path, decode):
     paths = write_pairs(tmp_path / "train", 3)
     bad = tmp_path / "train" / "0001_broken.jpg"
     bad.write_bytes(b"this is not a jpeg at all" * 10)
     with pytest.raises(UserError) as info:
-        folder.check_images(paths[:1] + [str(bad)] + paths[1:])
+        folder.check_images(paths[:1] + [str(bad)] + paths[1:], decode=decode)
     msg = single_line_user_error(info, bad)
     for good in paths:
         assert good not in msg
 
 
-def test_check_images_wrong_aspect(tmp_path):
+@pytest.mark.parametrize("decode", [True, False])
+def test_check_images_wrong_aspect(tmp_path, decode):
     paths = write_pairs(tmp_path / "train", 2)
     square = write_pairs(tmp_path / "odd", 1, size=32, width=40)[0]
     with pytest.raises(UserError) as info:
-        folder.check_images(paths + [square])
+        folder.check_images(paths + [square], decode=decode)
     msg = single_line_user_error(info, square)
     assert "40x32" in msg and "twice as wide" in msg
 
 
-def test_check_images_reports_first_bad_file(tmp_path):
+@pytest.mark.parametrize("decode", [True, False])
+def test_check_images_reports_first_bad_file(tmp_path, decode):
     wide = write_pairs(tmp_path / "a", 1, size=16, width=20)[0]
     bad = tmp_path / "b.png"
     bad.write_bytes(b"\x89PNG garbage")
     with pytest.raises(UserError) as info:
-        folder.check_images([wide, str(bad)])
+        folder.check_images([wide, str(bad)], decode=decode)
     assert wide in str(info.value) and str(bad) not in str(info.value)
 
 
-def test_check_images_two_channel_image(tmp_path):
+@pytest.mark.parametrize("decode", [True, False])
+def test_check_images_two_channel_image(tmp_path, decode):
     path = tmp_path / "ga.png"
     tf.io.write_file(str(path), tf.io.encode_png(np.zeros((8, 16, 2), np.uint8)))
     with pytest.raises(UserError) as info:
-        folder.check_images([str(path)])
+        folder.check_images([str(path)], decode=decode)
     single_line_user_error(info, path, "2 channels")
 
 

@@ -1,10 +1,13 @@
 """MirroredStrategy on two logical CPUs (set up in conftest) against one device."""
 
+import warnings
+
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import tiny_config
+from conftest import feeds_instance_norm, tiny_config
 
+from tfpix2pix.errors import Pix2PixWarning
 from tfpix2pix.training.step import Pix2Pix, make_strategy
 
 
@@ -51,15 +54,17 @@ def _relative(two, one):
 
 
 def _compared_variables(model):
-    """Trainable variables whose gradient is more than rounding noise (see _feeds_instance_norm)."""
+    """Trainable variables whose gradient is more than rounding noise (see feeds_instance_norm)."""
     return [(i, w) for i, w in enumerate(model.trainable_variables)
-            if not _feeds_instance_norm(model, w)]
+            if not feeds_instance_norm(model, w)]
 
 
-def test_two_replicas_take_the_same_step_as_one_device():
-    # Instance norm and no dropout: every example's computation is independent of the
-    # others, so splitting the global batch over replicas must not change the update.
-    cfg = tiny_config("unused", "unused", model={"norm": "instance", "no_dropout": True},
+@pytest.mark.parametrize("norm", ["instance", "sync_batch"])
+def test_two_replicas_take_the_same_step_as_one_device(norm):
+    # No dropout, and a norm whose statistics don't depend on how the batch is split
+    # (instance: per image; sync_batch: over the global batch, as one device computes
+    # them), so splitting the global batch over replicas must not change the update.
+    cfg = tiny_config("unused", "unused", model={"norm": norm, "no_dropout": True},
                       train={"batch_size": 2})
     single, mirrored, strategy = _same_start(cfg)
     pairs = [(single.generator, single.g_optimizer, mirrored.generator, mirrored.g_optimizer),
@@ -91,17 +96,10 @@ def test_two_replicas_take_the_same_step_as_one_device():
     assert compared >= 20
 
 
-def _feeds_instance_norm(model, weight):
-    """A conv bias right before an instance norm cancels out: its exact gradient is zero and
-    the computed one is rounding noise (~1e-9 of the kernels'), which Adam scales to +-lr."""
-    layer, _, name = weight.path.rpartition("/")
-    prefix = layer.rsplit("_", 1)[0]
-    return name == "bias" and prefix + "_norm" in {layer.name for layer in model.layers}
-
-
 def test_weights_actually_move_and_replicas_stay_in_sync():
     cfg = tiny_config("unused", "unused", train={"batch_size": 2})  # batch norm, dropout
-    _single, mirrored, strategy = _same_start(cfg)
+    with pytest.warns(Pix2PixWarning, match="--norm batch on 2 replicas.*sync_batch"):
+        _single, mirrored, strategy = _same_start(cfg)
     before = [w.numpy() for w in mirrored.generator.trainable_weights]
     metrics = mirrored.train_step(_distributed(strategy, *_batch(1)))
     assert all(np.isfinite(float(v)) for v in metrics.values())
@@ -110,3 +108,32 @@ def test_weights_actually_move_and_replicas_stay_in_sync():
     for w in after:  # every replica holds the same copy of each weight
         copies = [v.numpy() for v in w.value.values]
         assert len(copies) == 2 and np.array_equal(copies[0], copies[1]), w.path
+
+
+def _moving_statistics(model):
+    """{variable path: [replica 0's copy, replica 1's copy]} of every BatchNorm moving mean."""
+    return {v.path: [c.numpy() for c in v.value.values] for v in model.non_trainable_variables
+            if v.path.endswith("moving_mean")}
+
+
+@pytest.mark.parametrize("norm", ["batch", "sync_batch"])
+def test_sync_batch_keeps_moving_statistics_identical_on_every_replica(norm):
+    # Plain BatchNorm updates each replica's moving averages from that replica's half of the
+    # batch, and a checkpoint keeps replica 0's copy (FIELD_NOTES 2.4): the copies drift apart.
+    # sync_batch normalises with the statistics of the global batch, so the copies stay equal.
+    cfg = tiny_config("unused", "unused", model={"norm": norm}, train={"batch_size": 2})
+    strategy = make_strategy("mirrored")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = Pix2Pix(cfg, strategy, steps_per_epoch=10)
+    assert any(issubclass(w.category, Pix2PixWarning) for w in caught) == (norm == "batch")
+    for seed in range(2):
+        model.train_step(_distributed(strategy, *_batch(seed)))
+    stats = _moving_statistics(model.generator)
+    assert len(stats) >= 6
+    assert all(np.abs(one).max() > 1e-4 for one, _two in stats.values())  # they were updated
+    differs = [path for path, (one, two) in stats.items() if not np.allclose(one, two, atol=1e-6)]
+    if norm == "sync_batch":
+        assert differs == []
+    else:
+        assert len(differs) == len(stats)  # random halves of a batch never agree

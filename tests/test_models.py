@@ -377,7 +377,7 @@ def test_unknown_names_raise_value_error_listing_choices(call, what, bad, allowe
 def test_allowed_names_are_the_documented_ones():
     assert set(GENERATORS) == {"unet_64", "unet_128", "unet_256"}
     assert set(DISCRIMINATORS) == {"basic", "n_layers"}
-    assert set(NORMS) == {"batch", "instance", "none"}
+    assert set(NORMS) == {"batch", "sync_batch", "instance", "none"}
 
 
 @pytest.mark.parametrize("n", [1, 2, 4, 5])

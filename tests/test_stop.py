@@ -77,13 +77,13 @@ def _wrap_instance_step(monkeypatch, hook):
 
 def _wrap_stream(monkeypatch, hook):
     """Call ``hook`` each time the data stream produces a batch."""
-    stream = pipeline.TrainData.stream
+    distribute = pipeline.TrainData.distribute
 
     def patched(self, *args, **kwargs):
-        for batch in stream(self, *args, **kwargs):
+        for batch in distribute(self, *args, **kwargs):
             hook()
             yield batch
-    monkeypatch.setattr(pipeline.TrainData, "stream", patched)
+    monkeypatch.setattr(pipeline.TrainData, "distribute", patched)
 
 
 POINTS = {

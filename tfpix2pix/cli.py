@@ -47,8 +47,11 @@ def build_parser(prog, description, epilog=None, tree=C.Config):
         else:
             choices = f.metadata.get("choices")
             metavar = "{" + ",".join(choices) + "}" if choices else typ.__name__.upper()
+            extra = {}
+            if f.metadata.get("const") is not None:
+                extra = {"nargs": "?", "const": f.metadata["const"]}
             group.add_argument(*names, dest=key, type=typ, default=None, metavar=metavar,
-                               help=help_text)
+                               help=help_text, **extra)
     return parser
 
 

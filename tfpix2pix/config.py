@@ -21,14 +21,20 @@ from .files import write_atomic
 from .models.registry import DISCRIMINATORS, GENERATORS, NORMS, TEST_MODES, stride
 
 
-def opt(default, help, flag=None, choices=None, aliases=(), positional=False):
+def opt(default, help, flag=None, choices=None, aliases=(), positional=False, const=None):
     """A config field with the metadata the CLI is generated from.
 
     ``choices`` are checked by ``check_choices``; an empty value ("") means "not given"
     and is not checked. A ``tuple`` field takes one or more values on the command line.
+    ``const`` is the value of the flag given without one (``--jit`` means ``--jit on``).
     """
     return field(default=default, metadata={"help": help, "flag": flag, "choices": choices,
-                                            "aliases": tuple(aliases), "positional": positional})
+                                            "aliases": tuple(aliases), "positional": positional,
+                                            "const": const})
+
+
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+PRECISIONS = ("fp32", "mixed_bf16", "mixed_fp16", "auto")
 
 
 @dataclass
@@ -40,7 +46,10 @@ class DataConfig:
     load_size: int = opt(286, "resize A and B to this square size before cropping")
     crop_size: int = opt(256, "random crop size used for training (the model's input size)")
     no_flip: bool = opt(False, "disable the random left-right mirror")
-    cache: bool = opt(True, "keep decoded, resized pairs in memory after the first epoch")
+    cache: str = opt("memory", "where decoded, resized pairs are kept after their first decode: "
+                     "memory; disk (files in <run folder>/cache, for datasets larger than RAM; "
+                     "reused when the run resumes); none (decode every epoch)",
+                     choices=("memory", "disk", "none"))
 
 
 @dataclass
@@ -68,9 +77,25 @@ class TrainConfig:
     lambda_l1: float = opt(100.0, "weight of the L1 term in the generator loss", flag="--lambda-L1",
                            aliases=("--lambda-l1",))
     seed: int = opt(0, "seed for weights, data order, augmentation and dropout")
-    strategy: str = opt("auto", "auto: MirroredStrategy over all GPUs if there are several, else "
-                        "the default strategy; mirrored: MirroredStrategy over all visible devices",
-                        choices=("auto", "default", "mirrored"))
+    strategy: str = opt("auto", "auto: multiworker when TF_CONFIG names several tasks, else "
+                        "mirrored over the GPUs if there are several, else default (one device); "
+                        "mirrored: MirroredStrategy over all local GPUs (or logical CPUs); "
+                        "multiworker: MultiWorkerMirroredStrategy over the cluster in TF_CONFIG",
+                        choices=STRATEGIES)
+    precision: str = opt("fp32", "fp32, or Keras mixed precision with float32 weights, outputs "
+                         "and losses: mixed_bf16 (fast on GPUs and on CPUs with AVX512_BF16 or "
+                         "AMX, slow elsewhere), mixed_fp16 (GPUs; dynamic loss scaling); auto "
+                         "picks mixed_bf16 where the hardware has bfloat16, else fp32",
+                         choices=PRECISIONS)
+    jit: str = opt("auto", "XLA-compile the step: the whole step on one device, forward and "
+                   "gradients under a multi-replica strategy; auto = on for GPUs, off for CPUs "
+                   "(slower there). --jit alone means on", choices=("auto", "on", "off"),
+                   const="on")
+    steps_per_call: int = opt(1, "training steps run inside one tf.function call (for GPUs, "
+                              "where a small step is launch-bound); logging, grids, checkpoints "
+                              "and Ctrl-C happen between calls, so an interval that is not a "
+                              "multiple of it takes effect at the end of the call that crosses "
+                              "it")
     max_steps: int = opt(0, "stop at this global step (0: train to the end); the run can be "
                          "resumed later")
 
@@ -166,7 +191,13 @@ def to_dict(cfg):
     return dataclasses.asdict(cfg)
 
 
+# Values older run folders saved: config.yaml of runs made before --cache took a mode.
+LEGACY_VALUES = {"data.cache": {True: "memory", False: "none"}}
+
+
 def _coerce(key, value, typ, source):
+    if key in LEGACY_VALUES and isinstance(value, bool):
+        return LEGACY_VALUES[key][value]
     if typ is tuple and isinstance(value, (list, tuple)) and all(isinstance(v, str)
                                                                  for v in value):
         return tuple(value)
@@ -230,6 +261,7 @@ def validate(cfg):
     """Check values that types alone don't; raise UserError naming the flag."""
     check_choices(cfg)
     positive = ["data.load_size", "data.crop_size", "model.ngf", "model.ndf", "train.batch_size",
+                "train.steps_per_call",
                 "log.log_every", "log.image_every", "log.checkpoint_every",
                 "log.keep_checkpoints", "log.num_images"]
     non_negative = ["train.n_epochs", "train.n_epochs_decay", "train.max_steps", "model.num_downs"]

@@ -36,15 +36,18 @@ def native_stderr_silenced(enabled=True):
         os.close(saved)
 
 
-def require_tensorflow(quiet=False):
+def require_tensorflow(quiet=False, before_first_op=None):
     """Import TensorFlow, or raise a UserError that says how to install it.
 
     With ``quiet``, the native start-up banner is dropped (``native_stderr_silenced``),
-    so a command's own messages are what the user sees.
+    so a command's own messages are what the user sees. ``before_first_op()`` runs
+    after the import and before TensorFlow's first op (a multi-worker strategy must).
     """
     try:
         with native_stderr_silenced(quiet):
             import tensorflow as tf
+            if before_first_op:
+                before_first_op()
             tf.constant(0.0) + 1.0  # the first op prints oneDNN's banner: inside the window
     except ModuleNotFoundError as exc:  # pragma: no cover - depends on the environment
         raise UserError(
@@ -53,9 +56,28 @@ def require_tensorflow(quiet=False):
     return tf
 
 
-def quiet_tensorflow_import(level="2"):
+def quiet_tensorflow_import(level="2", before_first_op=None):
     """Import TensorFlow for a command: its logs below ``level`` off and the start-up banner
     dropped, unless the user set TF_CPP_MIN_LOG_LEVEL (then everything is left as set)."""
     quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", level)
-    return require_tensorflow(quiet=quiet)
+    return require_tensorflow(quiet=quiet, before_first_op=before_first_op)
+
+
+class Pix2PixWarning(UserWarning):
+    """A setting that works but is probably not what the user wants."""
+
+
+def warnings_as_lines(stream=None):
+    """Show ``Pix2PixWarning``s as one ``warning: ...`` line (others as Python shows them)."""
+    import warnings
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, Pix2PixWarning):
+            print(f"warning: {message}", file=file or stream or sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show

@@ -9,7 +9,7 @@ import sys
 
 from .cli import build_parser, report_user_error, resolve_config
 from .data import folder
-from .errors import UserError, quiet_tensorflow_import
+from .errors import UserError, quiet_tensorflow_import, warnings_as_lines
 from .training.stop import StopRequest
 
 EPILOG = """examples:
@@ -31,9 +31,16 @@ def main(argv=None, out=None, err=None):
             files = None
             if not cfg.data.path.startswith(folder.BUILTIN_PREFIX):
                 files = folder.find_pairs(cfg.data.path, cfg.log.num_images)  # before the import
-            quiet_tensorflow_import()
+            warnings_as_lines(err)
+            strategy = []  # made before TF's first op: a multi-worker strategy must be
+
+            def make_strategy():
+                from .training.step import make_strategy
+                strategy.append(make_strategy(cfg.train.strategy))
+
+            quiet_tensorflow_import(before_first_op=make_strategy)
             from .training.loop import train
-            train(cfg, files=files, out=out, err=err, stop=stop)
+            train(cfg, files=files, out=out, err=err, stop=stop, strategy=strategy[0])
         except UserError as exc:
             return report_user_error(exc)
         except KeyboardInterrupt:  # a second signal while stopping

@@ -33,12 +33,12 @@ def conv_init():
 
 def conv_bias(norm):
     """Whether a conv in a network normalised with ``norm`` carries a bias."""
-    return norm != "batch"
+    return norm not in ("batch", "sync_batch")
 
 
-def conv(filters, strides, use_bias, name, padding="same"):
+def conv(filters, strides, use_bias, name, padding="same", dtype=None):
     return keras.layers.Conv2D(filters, 4, strides=strides, padding=padding, use_bias=use_bias,
-                               kernel_initializer=conv_init(), name=name)
+                               kernel_initializer=conv_init(), name=name, dtype=dtype)
 
 
 def conv_transpose(filters, use_bias, name):
@@ -51,19 +51,22 @@ def normalization(norm, name):
     """A norm layer, or None for ``norm="none"``.
 
     ``batch`` uses PyTorch's defaults (momentum 0.1, i.e. Keras 0.9; eps 1e-5).
+    ``sync_batch`` is the same layer with its batch statistics computed over all
+    replicas of a distribution strategy (plain ``batch`` uses each replica's own).
     ``instance`` normalises each channel of each image, without affine
     parameters, as the reference's ``InstanceNorm2d`` does.
     """
-    if norm == "batch":
+    if norm in ("batch", "sync_batch"):
         return keras.layers.BatchNormalization(
-            momentum=0.9, epsilon=1e-5,
+            momentum=0.9, epsilon=1e-5, synchronized=norm == "sync_batch",
             gamma_initializer=keras.initializers.RandomNormal(mean=1.0, stddev=0.02), name=name)
     if norm == "instance":
         return keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, center=False, scale=False,
                                                name=name)
     if norm == "none":
         return None
-    raise ValueError(f"`norm` must be one of batch, instance, none. Received: norm={norm!r}")
+    raise ValueError("`norm` must be one of batch, sync_batch, instance, none. "
+                     f"Received: norm={norm!r}")
 
 
 def apply_norm(x, norm, name):

@@ -12,9 +12,9 @@ import keras
 from .layers import apply_norm, conv, conv_bias, leaky_relu
 
 
-def _padded_conv(x, filters, strides, use_bias, name):
-    x = keras.layers.ZeroPadding2D(1, name=f"{name}_pad")(x)
-    return conv(filters, strides, use_bias, name=f"{name}_conv", padding="valid")(x)
+def _padded_conv(x, filters, strides, use_bias, name, dtype=None):
+    x = keras.layers.ZeroPadding2D(1, name=f"{name}_pad", dtype=dtype)(x)
+    return conv(filters, strides, use_bias, name=f"{name}_conv", padding="valid", dtype=dtype)(x)
 
 
 def patchgan_discriminator(in_channels=6, ndf=64, n_layers=3, norm="batch", name="discriminator"):
@@ -31,6 +31,7 @@ def patchgan_discriminator(in_channels=6, ndf=64, n_layers=3, norm="batch", name
         x = apply_norm(x, norm, name=f"{layer}_norm")
         x = leaky_relu(f"{layer}_lrelu")(x)
 
-    logits = _padded_conv(x, 1, 1, True, name="logits")
+    # The logits conv computes in float32 under mixed precision (training.precision).
+    logits = _padded_conv(x, 1, 1, True, name="logits", dtype="float32")
     logits = keras.layers.Activation("linear", dtype="float32", name="patch_logits")(logits)
     return keras.Model(pair, logits, name=name)

@@ -12,7 +12,8 @@ GENERATORS = {
 }
 # "basic" is the 70x70 PatchGAN; "n_layers" takes its depth from n_layers.
 DISCRIMINATORS = ("basic", "n_layers")
-NORMS = ("batch", "instance", "none")
+# sync_batch is BatchNorm whose batch statistics are computed over all replicas (and workers).
+NORMS = ("batch", "sync_batch", "instance", "none")
 # How the generator normalises at inference (see ``test_mode.inference_model``).
 TEST_MODES = ("eval", "per_image", "paper")
 
@@ -45,7 +46,7 @@ def build_generator(name="unet_256", in_channels=3, out_channels=3, ngf=64, norm
             the number is the image size the U-Net reduces to 1x1.
         in_channels, out_channels: image channels of A and B.
         ngf: filters of the first encoder layer.
-        norm: ``batch``, ``instance`` or ``none``.
+        norm: ``batch``, ``sync_batch``, ``instance`` or ``none``.
         use_dropout: dropout 0.5 on the first three decoder blocks, as in the paper.
         num_downs: override the depth implied by the name (for tiny test models).
 
@@ -70,7 +71,7 @@ def build_discriminator(name="basic", in_channels=6, ndf=64, n_layers=3, norm="b
         ndf: filters of the first layer.
         n_layers: strided layers for ``n_layers`` (receptive field 1: 16, 2: 34,
             3: 70, 4: 142, 5: 286). ``basic`` is always 3.
-        norm: ``batch``, ``instance`` or ``none``.
+        norm: ``batch``, ``sync_batch``, ``instance`` or ``none``.
 
     Returns:
         A functional ``keras.Model`` from ``(N, H, W, in_channels)`` to a map of

@@ -1,24 +1,30 @@
 """The training loop: data -> strategy -> model -> resume -> steps, logging, checkpoints."""
 
+import hashlib
 import os
 import sys
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from ..data import folder, pipeline
 from ..errors import UserError
 from . import run_dir as run_folder
 from .progress import Progress
+from .cluster import Role
 from .step import Pix2Pix, make_strategy
 from .stop import StopRequest
 from .summaries import IntervalMeans, Summaries, image_grid
 
 LOSSES = ("G_GAN", "G_L1", "D_real", "D_fake")  # shown in the progress bar and TensorBoard
+# How a collective operation fails when a worker of a multi-worker run is gone.
+WORKER_LOST = (tf.errors.UnavailableError, tf.errors.CancelledError,
+               tf.errors.DeadlineExceededError, tf.errors.AbortedError)
 
 
-def train(cfg, files=None, out=None, err=None, stop=None):
+def train(cfg, files=None, out=None, err=None, stop=None, strategy=None):
     """Train (or resume) the run described by ``cfg``. Returns a small summary dict.
 
     ``files`` is ``folder.find_pairs``'s answer if the caller already has it;
@@ -27,21 +33,36 @@ def train(cfg, files=None, out=None, err=None, stop=None):
     (the CLI does so first thing); without it, ``train`` installs its own. On
     Ctrl-C or SIGTERM the run stops after the current step, saves a checkpoint
     and returns with ``summary["stopped_by"]`` set to the signal's name.
+    ``strategy`` is made from ``cfg.train.strategy`` if not given; a multi-worker
+    one must be made before TensorFlow's first op (the CLI does so).
     """
     out, err = out or sys.stdout, err or sys.stderr
     if stop is None:
         with StopRequest() as own:
-            return _train(cfg, files, out, err, own)
-    return _train(cfg, files, out, err, stop)
+            return _train(cfg, files, out, err, own, strategy)
+    return _train(cfg, files, out, err, stop, strategy)
 
 
-def _train(cfg, files, out, err, stop):
+def _train(cfg, files, out, err, stop, strategy):
+    if strategy is None:
+        try:
+            strategy = make_strategy(cfg.train.strategy)
+        except RuntimeError as exc:  # "Collective ops must be configured at program startup"
+            raise UserError(f"--strategy {cfg.train.strategy}: MultiWorkerMirroredStrategy "
+                            f"could not start ({exc}); it must be created before TensorFlow "
+                            "runs any op, so train with python -m tfpix2pix.train, or pass "
+                            "train(..., strategy=) one made at the start of your program"
+                            ) from None
+    role = Role(strategy)
     train_paths, grid_paths = files or folder.find_pairs(cfg.data.path, cfg.log.num_images)
-    folder.check_images(train_paths + [p for p in grid_paths if p not in train_paths])
-    run_dir = run_folder.prepare(cfg)
+    folder.check_images(train_paths, grid_paths, decode=cfg.data.cache == "none")
+    run_dir = cfg.run_dir
+    if role.chief:
+        run_folder.prepare(cfg)
+    else:
+        run_folder.check_compatible(cfg, run_dir)
     keras.utils.set_random_seed(cfg.train.seed)
 
-    strategy = make_strategy(cfg.train.strategy)
     replicas = strategy.num_replicas_in_sync
     batch = cfg.train.batch_size
     if batch % replicas:
@@ -57,14 +78,17 @@ def _train(cfg, files, out, err, stop):
 
     model = Pix2Pix(cfg, strategy, per_epoch)
     checkpoint = model.checkpoint()
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, "checkpoints"),
-                                         max_to_keep=cfg.log.keep_checkpoints,
-                                         step_counter=model.step, checkpoint_name="ckpt")
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    manager = tf.train.CheckpointManager(
+        checkpoint, os.path.join(role.write_dir(run_dir), "checkpoints"),
+        max_to_keep=cfg.log.keep_checkpoints, step_counter=model.step, checkpoint_name="ckpt")
+    latest = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))  # the chief's
+    if latest:
+        model.restore(latest)
     start = int(model.step.numpy())
+    role.agree_on_start(start)
     summary = {"run_dir": run_dir, "start_step": start, "step": start, "total_steps": total,
-               "steps_per_epoch": per_epoch}
+               "steps_per_epoch": per_epoch, "precision": model.precision, "jit": model.jit,
+               "replicas": replicas, "workers": role.workers, "role": role.name}
     if start >= stop_at:
         print(f"{run_dir}: already at step {start} of {stop_at}; nothing to do (raise --epochs or "
               "--max-steps to train further)", file=out)
@@ -76,25 +100,42 @@ def _train(cfg, files, out, err, stop):
     data = pipeline.TrainData(
         train_paths, load_size=cfg.data.load_size, crop_size=cfg.data.crop_size,
         direction=cfg.data.direction, flip=not cfg.data.no_flip, seed=cfg.train.seed,
-        global_batch=batch, cache=cfg.data.cache)
-    batches = data.stream(start, distribute=strategy.experimental_distribute_dataset)
-    summaries = Summaries(run_dir)
+        global_batch=batch, cache=cfg.data.cache, cache_dir=os.path.join(run_dir, "cache"))
+    batches = data.distribute(strategy, start)
+    summaries = Summaries(run_dir if role.chief else None)
     progress = Progress(start, total, per_epoch, batch, line_every=cfg.log.log_every, stream=err)
+    per_call = cfg.train.steps_per_call
 
     def write_grid(step):
+        # Every worker translates (the same collective reads everywhere); the chief writes.
         return summaries.grid(step, image_grid(grid_a, model.translate(grid_a), grid_b))
 
-    def next_batch(step):
+    def run_steps(step, count):
+        """``count`` steps from ``step`` in one call; their mean metrics as floats."""
         try:
-            return next(batches)
-        except tf.errors.OpError as exc:  # files that changed or vanished after the check
+            if per_call == 1:
+                metrics = model.train_step(next(batches))
+            else:
+                metrics = model.train_steps(batches, tf.constant(count))
+            return {k: float(v) for k, v in metrics.items()}
+        except tf.errors.OpError as exc:
             first = str(exc.message).strip().splitlines()[0]
+            if role.multiworker and isinstance(exc, WORKER_LOST):
+                last = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+                raise UserError(f"{role.name}: lost contact with another worker at step {step} "
+                                f"({type(exc).__name__}); restart every worker with the same "
+                                f"command to resume from the chief's last checkpoint ({last})"
+                                ) from None
+            # Files that changed or vanished after the check.
             raise UserError(f"--data {cfg.data.path}: reading the training images failed at "
                             f"step {step} ({first}); check that the files did not change") from None
 
+    def due(every, before, after):  # a multiple of ``every`` in (before, after]
+        return after // every > before // every or after == stop_at
+
     interval = IntervalMeans()
     step, grid_path, metrics, t0 = start, None, {}, time.perf_counter()
-    saved = start if manager.latest_checkpoint else None
+    saved = start if latest else None
 
     def save():  # at most once per step: a stop right after a periodic save adds nothing
         nonlocal saved
@@ -102,49 +143,73 @@ def _train(cfg, files, out, err, stop):
             manager.save(checkpoint_number=model.step)
             saved = step
 
-    # The stop request is checked only here, between steps (see stop.py).
+    # The stop request is checked only here, between calls (see stop.py); the workers of a
+    # multi-worker run agree on it, so that all of them stop after the same step.
+    def stopping():
+        return role.any_requested(stop.requested)
+
+    stopped = False
     try:
-        if start == 0 and not stop.requested:
+        if start == 0 and not (stopped := stopping()):
             grid_path = write_grid(0)  # the untrained generator, for comparison
-        while step < stop_at and not stop.requested:
+        while step < stop_at and not stopped and not (stopped := stopping()):
+            count = min(per_call, stop_at - step)
             began = time.perf_counter()
-            metrics = {k: float(v) for k, v in model.train_step(next_batch(step)).items()}
-            interval.add(metrics, seconds=time.perf_counter() - began)
-            step += 1
+            metrics = run_steps(step, count)
+            interval.add(metrics, seconds=time.perf_counter() - began, steps=count)
+            before, step = step, step + count
             progress.update(step, {k: metrics[k] for k in LOSSES})
-            if step % cfg.log.log_every == 0 or step == stop_at:
+            if due(cfg.log.log_every, before, step):
                 means = interval.pop()
                 scalars = {f"loss/{k}": means[k] for k in LOSSES}
                 scalars.update({"D/real_mean": means["D_x"], "D/fake_mean": means["D_G_z"],
                                 "lr": float(model.lr_schedule(step - 1)),
                                 "perf/images_per_sec": means["steps_per_sec"] * batch})
                 summaries.scalars(step, scalars)
-            if step % cfg.log.image_every == 0 or step == stop_at:
-                grid_path = write_grid(step)
-            if step % cfg.log.checkpoint_every == 0 or step == stop_at:
+            if due(cfg.log.image_every, before, step):
+                grid_path = write_grid(step) or grid_path
+            if due(cfg.log.checkpoint_every, before, step):
                 save()
-        if stop.requested:
+        if stopped:
             save()
         elif metrics:
             progress.update(step, {k: metrics[k] for k in LOSSES}, force=True)
     finally:
         progress.close()
         summaries.close()
+        role.clean_up()
     summary.update(step=step, seconds=time.perf_counter() - t0, last_grid=grid_path,
                    metrics=metrics)
-    if stop.requested:
-        summary["stopped_by"] = stop.name
-        print(f"Stopped by {stop.name} at step {step}; checkpoint saved in "
+    if role.multiworker:
+        summary["weights_sha256"] = weights_digest(model)
+    if stopped:
+        name = stop.name or "another worker"
+        summary["stopped_by"] = name
+        print(f"Stopped by {name} at step {step}; checkpoint saved in "
               f"{os.path.join(run_dir, 'checkpoints')}. Rerun the same command to resume.",
               file=out)
         return summary
-    _report(cfg, summary, stop_at, out)
+    _report(cfg, summary, stop_at, out, role)
     return summary
 
 
-def _report(cfg, s, stop, out):
+def weights_digest(model):
+    """SHA-256 of G's and D's trainable weights: equal on workers that are in sync."""
+    digest = hashlib.sha256()
+    for net in (model.generator, model.discriminator):
+        for variable in net.trainable_variables:
+            digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+    return digest.hexdigest()
+
+
+def _report(cfg, s, stop, out, role):
     run_dir = s["run_dir"]
     state = "Finished" if stop == s["total_steps"] else "Stopped (--max-steps)"
+    if role.multiworker:
+        print(f"\n{role.name} of {role.workers} workers: {state.lower()} at step {s['step']}; "
+              f"weights sha256 {s['weights_sha256'][:16]}", file=out)
+        if not role.chief:
+            return
     print(f"\n{state} at step {s['step']} of {s['total_steps']} in {s['seconds']:.0f} s.\n"
           f"  run folder:  {run_dir}  (config.yaml, checkpoints/, images/)\n"
           f"  image grid:  {s['last_grid']}  (rows: input | output | target)\n"

@@ -31,10 +31,11 @@ class IntervalMeans:
     def _reset(self):
         self.sums, self.count, self.seconds = {}, 0, 0.0
 
-    def add(self, metrics, seconds):
+    def add(self, metrics, seconds, steps=1):
+        """Add the metrics of ``steps`` steps (their means) that took ``seconds``."""
         for k, v in metrics.items():
-            self.sums[k] = self.sums.get(k, 0.0) + v
-        self.count += 1
+            self.sums[k] = self.sums.get(k, 0.0) + v * steps
+        self.count += steps
         self.seconds += seconds
 
     def pop(self):
@@ -45,9 +46,13 @@ class IntervalMeans:
 
 
 class Summaries:
+    """TensorBoard events and PNG grids in ``run_dir``; with ``run_dir=None`` nothing is
+    written (the workers of a multi-worker run other than the chief)."""
+
     def __init__(self, run_dir):
         self.run_dir = run_dir
-        self.writer = tf.summary.create_file_writer(run_dir)
+        self.writer = (tf.summary.create_file_writer(run_dir) if run_dir
+                       else tf.summary.create_noop_writer())
 
     def scalars(self, step, values):
         with self.writer.as_default(step=step):
@@ -56,7 +61,9 @@ class Summaries:
         self.writer.flush()
 
     def grid(self, step, grid):
-        """Write the grid to TensorBoard and to images/step_<step>.png."""
+        """Write the grid to TensorBoard and to images/step_<step>.png; return the path."""
+        if not self.run_dir:
+            return None
         with self.writer.as_default(step=step):
             tf.summary.image("val/input_output_target", grid[None], max_outputs=1)
         self.writer.flush()

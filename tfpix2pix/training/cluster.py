@@ -1,0 +1,77 @@
+"""Who writes what in a multi-worker run, and what the workers must agree on.
+
+Under ``MultiWorkerMirroredStrategy`` every worker runs the same program: each
+builds the model, steps, saves and reads together with the others, because
+saving and some reads take part in collective operations. Only the chief
+(task ``chief``, or ``worker`` 0 if there is none) writes to the run folder:
+config.yaml, TensorBoard events, grids and the checkpoints. The other workers
+save their checkpoints to a temporary folder that is deleted again, as
+TensorFlow's multi-worker guide prescribes.
+
+A resumed run restores the chief's latest checkpoint on every worker, so the
+run folder must be on storage all workers see (one machine, NFS, gs://).
+"""
+
+import shutil
+import tempfile
+
+import tensorflow as tf
+
+from ..errors import UserError
+
+
+class Role:
+    def __init__(self, strategy):
+        resolver = getattr(strategy, "cluster_resolver", None)
+        spec = resolver.cluster_spec().as_dict() if resolver else {}
+        self.workers = sum(len(spec.get(kind, ())) for kind in ("chief", "worker")) or 1
+        self.task_type = resolver.task_type if resolver else None
+        self.task_id = resolver.task_id if resolver else None
+        self.strategy = strategy
+        self.chief = (self.task_type in (None, "chief") or
+                      (self.task_type == "worker" and self.task_id == 0 and "chief" not in spec))
+        self.name = "chief" if self.chief else f"{self.task_type} {self.task_id}"
+        self._scratch = None
+
+    @property
+    def multiworker(self):
+        return self.workers > 1
+
+    def write_dir(self, run_dir):
+        """Where this worker writes checkpoints: the run folder, or a scratch folder."""
+        if self.chief:
+            return run_dir
+        if self._scratch is None:
+            self._scratch = tempfile.mkdtemp(prefix=f"tfpix2pix-{self.task_type}{self.task_id}-")
+        return self._scratch
+
+    def clean_up(self):
+        if self._scratch:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    def _sums(self, value):
+        """(sum, sum of squares) of ``value`` over all replicas of all workers."""
+        x = tf.constant(float(value), tf.float64)
+        per_replica = self.strategy.experimental_distribute_values_from_function(
+            lambda _ctx: tf.stack([x, x * x]))
+        total = self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        return [float(v) for v in total.numpy()]
+
+    def agree_on_start(self, step):
+        """Fail on every worker alike unless all of them restored the same step."""
+        if not self.multiworker:
+            return
+        total, squares = self._sums(step)
+        n = self.strategy.num_replicas_in_sync
+        if total * total != n * squares:  # all equal exactly when the variance is zero
+            raise UserError(
+                f"the workers restored different steps (this {self.name}: {step}, mean "
+                f"{total / n:g}); put --run-dir on storage every worker sees (the chief's "
+                "checkpoints are the ones restored) and rerun the same command on all of them")
+
+    def any_requested(self, requested):
+        """Whether a stop was requested on any worker (every worker gets the same answer)."""
+        if not self.multiworker:
+            return requested
+        return self._sums(1.0 if requested else 0.0)[0] > 0

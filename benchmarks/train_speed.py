@@ -41,15 +41,15 @@ machine.quiet_and_importable()
 
 # The matrix: (batch, norm) pairs, and timed / warm-up steps for each batch size.
 MATRIX_BATCHES = ((1, "batch"), (16, "instance"))
-MATRIX_STEPS = {1: (40, 8), 16: (16, 8)}
+MATRIX_STEPS = {1: (24, 8), 16: (8, 8)}
 
 
 def _parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=50, help="timed steps (default 50; rounded up "
-                   "to whole calls)")
-    p.add_argument("--warmup", type=int, default=10, help="untimed steps first, incl. tracing "
-                   "(rounded up to whole calls, at least one)")
+    p.add_argument("--steps", type=int, default=None, help="timed steps (default 50, in the "
+                   "matrix 24 at batch 1 and 8 at batch 16; rounded up to whole calls)")
+    p.add_argument("--warmup", type=int, default=None, help="untimed steps first, incl. "
+                   "tracing (default 10, in the matrix 8; rounded up to whole calls)")
     for flag, default in (("--batch-size", 1), ("--crop-size", 256), ("--load-size", 286)):
         p.add_argument(flag, type=int, default=default)
     p.add_argument("--norm", default="batch", choices=("batch", "instance", "none"))
@@ -60,6 +60,9 @@ def _parser():
                    "at ../shared/data/facades if present, else builtin:shapes)")
     p.add_argument("--matrix", action="store_true", help="run the whole matrix (see above), "
                    "one process and one JSON line per configuration")
+    p.add_argument("--only", action="append", default=[], metavar="AXIS=V1,V2",
+                   help="with --matrix: keep these values of an axis (precision, jit, "
+                   "steps_per_call, batch), e.g. --only precision=fp32 --only batch=1")
     p.add_argument("--output", help="also write the JSON to this file (appended in --matrix)")
     return p
 
@@ -67,19 +70,39 @@ def _parser():
 def main(argv=None):
     p = _parser()
     args = p.parse_args(argv)
-    if args.steps < 1 or args.warmup < 1 or args.steps_per_call < 1:
+    if min(args.steps or 1, args.warmup or 1, args.steps_per_call) < 1:
         p.error("need --steps >= 1, --warmup >= 1 and --steps-per-call >= 1")
     if args.matrix:
-        return run_matrix(args)
+        try:
+            return run_matrix(args, _matrix_filter(args.only))
+        except ValueError as exc:
+            p.error(str(exc))
+    args.steps, args.warmup = args.steps or 50, args.warmup or 10
     return run_one(args)
 
 
-def run_matrix(args):
+def _matrix_filter(only):
+    """{axis: set of kept values as strings} from --only AXIS=V1,V2 arguments."""
+    axes = {"precision", "jit", "steps_per_call", "batch"}
+    kept = {}
+    for item in only:
+        axis, sep, values = item.partition("=")
+        if not sep or axis not in axes:
+            raise ValueError(f"--only {item}: expected AXIS=V1,V2 with AXIS one of "
+                             f"{', '.join(sorted(axes))}")
+        kept[axis] = set(values.split(","))
+    return kept
+
+
+def run_matrix(args, kept):
     """Each configuration in its own process; a JSON line for each as it finishes."""
     failures = 0
     configs = itertools.product(MATRIX_BATCHES, ("fp32", "mixed_bf16"), ("off", "on"), (1, 8))
     for (batch, norm), precision, jit, per_call in configs:
-        steps, warmup = MATRIX_STEPS[batch]
+        values = {"batch": batch, "precision": precision, "jit": jit, "steps_per_call": per_call}
+        if any(str(values[axis]) not in allowed for axis, allowed in kept.items()):
+            continue
+        steps, warmup = args.steps or MATRIX_STEPS[batch][0], args.warmup or MATRIX_STEPS[batch][1]
         cmd = [sys.executable, os.path.abspath(__file__), "--batch-size", str(batch),
                "--norm", norm, "--precision", precision, "--jit", jit,
                "--steps-per-call", str(per_call), "--steps", str(steps),

@@ -107,7 +107,7 @@ def test_pair_whose_width_is_not_twice_its_height(capsys, pairs_dir, tmp_path):
 
 @pytest.mark.parametrize("argv, fragments", [
     (["--netG", "unet_300"], ["--netG", "unet_300", "unet_256"]),
-    (["--norm", "group"], ["--norm", "'group'", "batch, instance, none"]),
+    (["--norm", "group"], ["--norm", "'group'", "batch, sync_batch, instance, none"]),
     (["--direction", "AB"], ["--direction", "AtoB, BtoA"]),
     (["--crop-size", "100"], ["--crop-size 100", "multiple of"]),
     (["--crop-size", "512"], ["--crop-size 512", "--load-size"]),
@@ -117,6 +117,56 @@ def test_pair_whose_width_is_not_twice_its_height(capsys, pairs_dir, tmp_path):
 def test_bad_flags(capsys, argv, fragments):
     code, _out, err = run_main(capsys, "--data", "anything", *argv)
     assert_one_line_error(code, err, *fragments)
+
+
+# Combinations of options that cannot train: one line at start-up, before TensorFlow.
+@pytest.mark.parametrize("argv, fragments", [
+    (["--netD", "pixel", "--n-layers-D", "2"], ["--n-layers-D", "--netD pixel"]),
+    (["--netG", "resnet_9blocks", "--crop-size", "254"], ["--crop-size 254", "multiple of 4",
+                                                          "resnet_9blocks"]),
+    (["--netG", "resnet_6blocks", "--num-downs", "4"], ["--num-downs", "resnet_6blocks"]),
+    (["--no-gan", "--gan-mode", "hinge"], ["--no-gan", "--gan-mode hinge"]),
+    (["--no-gan", "--lambda-L1", "0"], ["--no-gan", "--lambda-L1 0"]),
+    (["--no-gan", "--unconditional"], ["--no-gan", "--unconditional"]),
+    (["--gan-mode", "wgangp"], ["--gan-mode wgangp", "--norm batch", "instance or none"]),
+    (["--gan-mode", "wgangp", "--norm", "sync_batch"], ["--norm sync_batch"]),
+    (["--num-D", "3"], ["--num-D", "multiscale", "--netD basic"]),
+    (["--netD", "multiscale", "--num-D", "4", "--netG", "unet_64", "--load-size", "72",
+      "--crop-size", "64"], ["--crop-size 64", "too small", "--num-D 4"]),
+    (["--input-nc", "5"], ["--input-nc", "1 to 4"]),
+    (["--lambda-feat", "-1"], ["--lambda-feat", "zero or more"]),
+    (["--lr-policy", "exp"], ["--lr-policy", "linear, step, cosine, constant"]),
+    (["--preprocess", "fit"], ["--preprocess", "scale_width_and_crop"]),
+    (["--gan-mode", "wgan"], ["--gan-mode", "wgangp"]),
+])
+def test_incompatible_options_are_refused_before_anything_is_built(capsys, argv, fragments):
+    code, _out, err = run_main(capsys, "--data", "anything", *argv)
+    assert_one_line_error(code, err, *fragments)
+
+
+def test_option_checks_do_not_import_tensorflow():
+    # validate() runs before the slow TensorFlow import, so a bad flag answers at once.
+    code = ("import sys; from tfpix2pix.cli import build_parser, resolve_config\n"
+            "from tfpix2pix.errors import UserError\n"
+            "p = build_parser('p', 'd')\n"
+            "try:\n"
+            "    resolve_config(p.parse_args(['--data', 'x', '--no-gan', '--gan-mode', 'hinge']))\n"
+            "except UserError as exc:\n"
+            "    print(exc)\n"
+            "print(any(m.startswith('tensorflow') for m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    message, imported = done.stdout.strip().splitlines()
+    assert "--no-gan" in message and imported == "False"
+
+
+def test_input_nc_2_with_jpeg_data_is_refused_naming_the_file(capsys, tmp_path):
+    write_pairs(tmp_path / "jpegs" / "train", 2, ext=".jpg")
+    code, _out, err = run_main(capsys, "--data", str(tmp_path / "jpegs"), "--input-nc", "2",
+                               "--run-dir", str(tmp_path / "run"))
+    assert_one_line_error(code, err, "0000.jpg", "--input-nc 2", "JPEG")
+    assert not (tmp_path / "run").exists()  # refused before the run folder or a model
 
 
 def test_bad_experiment_file(capsys, tmp_path):

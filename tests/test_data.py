@@ -160,7 +160,7 @@ def test_grayscale_and_16_bit_pngs_load_as_rgb(tmp_path):
     assert a.shape == b.shape == (2, 16, 16, 3)
     want_a = ramp[:, :16, 0] / 127.5 - 1.0
     want_b = ramp[:, 16:, 0] / 127.5 - 1.0
-    for k in range(2):  # the 16-bit file is scaled down to 8 bits, not clipped to white
+    for k in range(2):  # the 16-bit file is read at its depth (x / 65535), not clipped to white
         for c in range(3):
             assert np.abs(a[k, ..., c] - want_a).max() <= UNIT + 1e-4
             assert np.abs(b[k, ..., c] - want_b).max() <= UNIT + 1e-4
@@ -322,7 +322,7 @@ def test_partial_disk_cache_is_not_trusted(twelve_pairs, tmp_path):
     cache_dir = tmp_path / "cache"
     want = as_numpy(make_data(twelve_pairs, cache="none").dataset().take(8))
     data = make_data(twelve_pairs, cache="disk", cache_dir=str(cache_dir))
-    disk = cache.DiskCache(str(cache_dir), data.pairs, 40, "AtoB")
+    disk = cache.DiskCache(str(cache_dir), data.pairs, data.format)
     # What a killed fill leaves: its temporary folder, named after a process that is gone.
     gone = subprocess.Popen([sys.executable, "-c", ""])
     gone.wait()

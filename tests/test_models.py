@@ -359,9 +359,9 @@ def test_basic_equals_n_layers_3():
 # --- bad names ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("call, what, bad, allowed", [
-    (lambda: tfpix2pix.build_generator("unet_512"), "netG", "unet_512", tuple(GENERATORS)),
+    (lambda: tfpix2pix.build_generator("unet_1024"), "netG", "unet_1024", tuple(GENERATORS)),
     (lambda: tfpix2pix.build_generator(norm="group"), "norm", "group", NORMS),
-    (lambda: tfpix2pix.build_discriminator("pixel"), "netD", "pixel", DISCRIMINATORS),
+    (lambda: tfpix2pix.build_discriminator("patch"), "netD", "patch", DISCRIMINATORS),
     (lambda: tfpix2pix.build_discriminator(norm="layer"), "norm", "layer", NORMS),
 ])
 def test_unknown_names_raise_value_error_listing_choices(call, what, bad, allowed):
@@ -375,8 +375,9 @@ def test_unknown_names_raise_value_error_listing_choices(call, what, bad, allowe
 
 
 def test_allowed_names_are_the_documented_ones():
-    assert set(GENERATORS) == {"unet_64", "unet_128", "unet_256"}
-    assert set(DISCRIMINATORS) == {"basic", "n_layers"}
+    assert set(GENERATORS) == {"unet_64", "unet_128", "unet_256", "unet_512",
+                               "encoder_decoder_256", "resnet_6blocks", "resnet_9blocks"}
+    assert set(DISCRIMINATORS) == {"basic", "n_layers", "pixel", "multiscale"}
     assert set(NORMS) == {"batch", "sync_batch", "instance", "none"}
 
 

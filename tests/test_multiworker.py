@@ -77,6 +77,8 @@ def test_two_workers_train_like_one_process_and_only_the_chief_writes(pairs_dir,
         lambda i: _argv(pairs_dir, runs[i], "--epochs", "1", "--n-epochs-decay", "1"))
     for status, out, err in (chief, worker):
         assert status == 0, err[-3000:]
+        # Nothing but the progress lines: no TensorFlow warnings reach the user.
+        assert [line for line in err.splitlines() if not line.startswith("epoch ")] == [], err
     assert "chief of 2 workers: finished at step 8" in chief[1]
     assert "worker 1 of 2 workers: finished at step 8" in worker[1]
     # Both hold identical weights: the gradients are all-reduced, each applies the same sum.
@@ -146,6 +148,33 @@ def test_a_killed_worker_is_reported_and_a_restart_resumes_from_the_chiefs_check
         assert "of 2 workers: finished at step 64" in out
     assert _digest(chief[1]) == _digest(worker[1])
     assert tf.train.latest_checkpoint(str(run_dir / "checkpoints")).endswith("ckpt-64")
+
+
+def test_sigterm_on_one_worker_stops_both_after_the_same_step_with_its_exit_status(
+        pairs_dir, tmp_path):
+    # Preemption of one pod: the other workers must stop with it (not hang in a collective),
+    # save one checkpoint at the same step, and exit 143 too, so that a scheduler restarts
+    # the job instead of seeing the chief succeed.
+    run_dir = tmp_path / "run"
+    argv = _argv(pairs_dir, run_dir, "--epochs", "15", "--n-epochs-decay", "1")  # 64 steps
+    ports = _free_ports(2)
+    chief, worker = (_start(argv, i, ports) for i in range(2))
+    state = run_dir / "checkpoints" / "checkpoint"
+    deadline = time.monotonic() + LIMIT
+    while not state.exists():  # the chief has saved its first checkpoint (step 4)
+        assert chief.poll() is None and time.monotonic() < deadline, chief.stderr.read()
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGTERM)
+    results = [_finish(p) for p in (chief, worker)]
+    steps = []
+    for (status, out, err), own in zip(results, (" on another worker", "")):
+        assert status == 143, err[-3000:]
+        found = re.search(r"Stopped by SIGTERM(.*) at step (\d+); checkpoint saved", out)
+        assert found and found.group(1) == own, out
+        steps.append(int(found.group(2)))
+    assert steps[0] == steps[1] and 4 <= steps[0] < 64
+    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    assert latest.endswith(f"ckpt-{steps[0]}")
 
 
 def test_workers_that_restored_different_steps_refuse_to_train(pairs_dir, tmp_path):

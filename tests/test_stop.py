@@ -96,8 +96,8 @@ POINTS = {
         lambda mp: _wrap_instance_step(mp, _kill_on_call({3})), 3),
     "in the data pipeline": (
         lambda mp: _wrap_stream(mp, _kill_on_call({6})), 6),
-    "while scalars are written": (
-        lambda mp: _wrap(mp, summaries.Summaries, "scalars", _kill_on_call({1})), 5),
+    "while scalars are written": (  # call 1 is step 0's val/L1, with the first grid
+        lambda mp: _wrap(mp, summaries.Summaries, "scalars", _kill_on_call({2})), 5),
     "while a grid is written": (  # grid 1 is step 0's, grid 2 is step 10's
         lambda mp: _wrap(mp, summaries.Summaries, "grid", _kill_on_call({2})), 10),
     "during a periodic checkpoint save": (

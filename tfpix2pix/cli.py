@@ -26,10 +26,13 @@ def build_parser(prog, description, epilog=None, tree=C.Config):
                             help="experiment file (e.g. experiments/facades.yaml); flags "
                                  "override it")
     groups = {}
+    if tree is C.Config:  # topics in their reading order
+        groups = {topic: parser.add_argument_group(topic) for topic in C.TOPICS}
     for key, f, typ in C.leaves(tree):
         section = key.split(".")[0] if "." in key else "options"
-        group = groups.get(section) or parser.add_argument_group(section)
-        groups[section] = group
+        topic = f.metadata.get("group") or C.SECTION_TOPICS.get(section, section)
+        group = groups.get(topic) or parser.add_argument_group(topic)
+        groups[topic] = group
         help_text = f"{f.metadata['help']} (default: {f.default!r})"
         if f.metadata["positional"]:
             group.add_argument(key, metavar=key.upper(), help=f.metadata["help"])

@@ -18,86 +18,151 @@ import yaml
 from .data.folder import BUILTIN_PREFIX
 from .errors import UserError
 from .files import write_atomic
+from .data.layouts import DATASET_MODES, PREPROCESS_MODES
 from .models.registry import DISCRIMINATORS, GENERATORS, NORMS, TEST_MODES, stride
+from .training.objectives import GAN_MODES, GRADIENT_PENALTY_MODES, LR_POLICIES
 
 
-def opt(default, help, flag=None, choices=None, aliases=(), positional=False, const=None):
+def opt(default, help, flag=None, choices=None, aliases=(), positional=False, const=None,
+        group=None):
     """A config field with the metadata the CLI is generated from.
 
     ``choices`` are checked by ``check_choices``; an empty value ("") means "not given"
     and is not checked. A ``tuple`` field takes one or more values on the command line.
     ``const`` is the value of the flag given without one (``--jit`` means ``--jit on``).
+    ``group`` is the ``--help`` topic (default: the field's config section).
     """
     return field(default=default, metadata={"help": help, "flag": flag, "choices": choices,
                                             "aliases": tuple(aliases), "positional": positional,
-                                            "const": const})
+                                            "const": const, "group": group})
 
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 PRECISIONS = ("fp32", "mixed_bf16", "mixed_fp16", "auto")
 
+# --help topics (the sections of the tree are data, model, train, log, infer).
+DATASET, PREPROCESS = "dataset", "preprocessing"
+GENERATOR, DISCRIMINATOR = "generator", "discriminator"
+OBJECTIVE = "objective: GAN mode, loss weights, the paper's ablations"
+SCHEDULE = "optimizer, learning-rate schedule and run length"
+SPEED = "speed, precision and distribution"
+SECTION_TOPICS = {"log": "logging and checkpoints", "infer": "inference"}
+TOPICS = (DATASET, PREPROCESS, GENERATOR, DISCRIMINATOR, OBJECTIVE, SCHEDULE, SPEED,
+          *SECTION_TOPICS.values())  # their order in --help
+
 
 @dataclass
 class DataConfig:
-    path: str = opt("", "dataset folder with train/ (and optionally val/) holding [A | B] "
-                    "side-by-side JPEG or PNG pairs, or builtin:shapes", flag="--data")
-    direction: str = opt("AtoB", "AtoB translates the left half into the right half; BtoA "
-                         "the reverse (facades labels->photo is BtoA)", choices=("AtoB", "BtoA"))
-    load_size: int = opt(286, "resize A and B to this square size before cropping")
-    crop_size: int = opt(256, "random crop size used for training (the model's input size)")
-    no_flip: bool = opt(False, "disable the random left-right mirror")
+    path: str = opt("", "dataset folder with train/ (and optionally val/): [A | B] side-by-side "
+                    "images, or A/<split>/ and B/<split>/ folders of partners with the same "
+                    "names, or a to-tfrecord folder; or builtin:shapes", flag="--data",
+                    group=DATASET)
+    dataset_mode: str = opt("auto", "layout of --data: aligned ([A | B] files), "
+                            "unaligned_pairs (A/ and B/ folders, partners matched by file "
+                            "name), auto (detected)", choices=DATASET_MODES, group=DATASET)
+    direction: str = opt("AtoB", "AtoB translates A (the left half, or A/) into B; BtoA the "
+                         "reverse (facades labels->photo is BtoA)", choices=("AtoB", "BtoA"),
+                         group=DATASET)
+    input_nc: int = opt(3, "channels of the input images (1 gray, 3 RGB, 2 and 4 from PNGs "
+                        "that have them, e.g. gray+alpha, RGBA, depth)", flag="--input-nc",
+                        group=DATASET)
+    output_nc: int = opt(3, "channels of the output images (as --input-nc)", flag="--output-nc",
+                         group=DATASET)
+    preprocess: str = opt("resize_and_crop", "resize_and_crop: resize to --load-size square, "
+                          "random crop --crop-size; crop: random crop of the original size; "
+                          "scale_width: width to --load-size keeping the aspect ratio; "
+                          "scale_width_and_crop: that, then a random crop; none: the original "
+                          "size (sizes that are not multiples of the generator's stride are "
+                          "padded for G and cropped back)", choices=PREPROCESS_MODES,
+                          group=PREPROCESS)
+    load_size: int = opt(286, "resize A and B to this size (the width for scale_width*) "
+                         "before cropping", group=PREPROCESS)
+    crop_size: int = opt(256, "random crop size used for training (the model's input size)",
+                         group=PREPROCESS)
+    no_flip: bool = opt(False, "disable the random left-right mirror", group=PREPROCESS)
     cache: str = opt("memory", "where decoded, resized pairs are kept after their first decode: "
                      "memory; disk (files in <run folder>/cache, for datasets larger than RAM; "
                      "reused when the run resumes); none (decode every epoch)",
-                     choices=("memory", "disk", "none"))
+                     choices=("memory", "disk", "none"), group=SPEED)
 
 
 @dataclass
 class ModelConfig:
-    netG: str = opt("unet_256", "generator architecture", flag="--netG", choices=tuple(GENERATORS))
-    netD: str = opt("basic", "discriminator: basic (70x70 PatchGAN) or n_layers",
-                    flag="--netD", choices=DISCRIMINATORS)
-    ngf: int = opt(64, "generator filters in the first conv layer")
-    ndf: int = opt(64, "discriminator filters in the first conv layer")
-    n_layers_D: int = opt(3, "discriminator depth when --netD n_layers", flag="--n-layers-D")
-    norm: str = opt("batch", "normalization in G and D", choices=NORMS)
-    no_dropout: bool = opt(False, "disable the generator's dropout")
-    num_downs: int = opt(0, "U-Net depth; 0 means the depth implied by --netG")
+    netG: str = opt("unet_256", "generator architecture: unet_<size> (U-Net that reduces "
+                    "<size> to 1x1), resnet_<n>blocks, encoder_decoder_256 (U-Net without "
+                    "skips)", flag="--netG", choices=tuple(GENERATORS), group=GENERATOR)
+    ngf: int = opt(64, "generator filters in the first conv layer", group=GENERATOR)
+    num_downs: int = opt(0, "U-Net / encoder-decoder depth; 0 means the depth implied by "
+                         "--netG", group=GENERATOR)
+    no_dropout: bool = opt(False, "disable the generator's dropout", group=GENERATOR)
+    norm: str = opt("batch", "normalization in G and D (sync_batch: BatchNorm with statistics "
+                    "over all replicas)", choices=NORMS, group=GENERATOR)
+    netD: str = opt("basic", "discriminator: basic (70x70 PatchGAN), n_layers (PatchGAN of "
+                    "--n-layers-D), pixel (1x1 PixelGAN), multiscale (--num-D PatchGANs on an "
+                    "image pyramid, pix2pixHD)", flag="--netD", choices=tuple(DISCRIMINATORS),
+                    group=DISCRIMINATOR)
+    ndf: int = opt(64, "discriminator filters in the first conv layer", group=DISCRIMINATOR)
+    n_layers_D: int = opt(3, "PatchGAN depth for --netD n_layers and multiscale (1: 16x16, 2: "
+                          "34x34, 3: 70x70, 4: 142x142, 5: 286x286 receptive field)",
+                          flag="--n-layers-D", group=DISCRIMINATOR)
+    num_D: int = opt(2, "discriminators of --netD multiscale, each on half the resolution of "
+                     "the previous", flag="--num-D", group=DISCRIMINATOR)
+    unconditional: bool = opt(False, "D sees only B, not the pair (A, B): the paper's GAN "
+                              "ablation (Table 1)", group=OBJECTIVE)
 
 
 @dataclass
 class TrainConfig:
+    gan_mode: str = opt("vanilla", "GAN objective: vanilla (BCE, non-saturating G loss), lsgan "
+                        "(least squares), hinge, wgangp (Wasserstein with a gradient penalty)",
+                        choices=GAN_MODES, group=OBJECTIVE)
+    lambda_l1: float = opt(100.0, "weight of the L1 term in the generator loss (0: GAN only)",
+                           flag="--lambda-L1", aliases=("--lambda-l1",), group=OBJECTIVE)
+    lambda_gp: float = opt(10.0, "weight of the gradient penalty of --gan-mode wgangp",
+                           flag="--lambda-gp", group=OBJECTIVE)
+    lambda_feat: float = opt(0.0, "weight of the feature-matching loss on D's intermediate "
+                             "features (pix2pixHD uses 10 with --netD multiscale); 0 = off",
+                             flag="--lambda-feat", group=OBJECTIVE)
+    no_gan: bool = opt(False, "L1 only: no discriminator is built or trained (the paper's L1 "
+                       "ablation)", group=OBJECTIVE)
+    d_loss_scale: float = opt(0.5, "factor on D's loss (the paper divides it by 2)",
+                              flag="--d-loss-scale", group=OBJECTIVE)
     n_epochs: int = opt(100, "epochs at the initial learning rate", flag="--epochs",
-                        aliases=("--n-epochs",))
-    n_epochs_decay: int = opt(100, "epochs of linear decay of the learning rate to zero")
-    batch_size: int = opt(1, "global batch size (split across replicas)")
-    lr: float = opt(2e-4, "Adam learning rate for G and D")
-    beta1: float = opt(0.5, "Adam beta_1")
-    beta2: float = opt(0.999, "Adam beta_2")
-    lambda_l1: float = opt(100.0, "weight of the L1 term in the generator loss", flag="--lambda-L1",
-                           aliases=("--lambda-l1",))
-    seed: int = opt(0, "seed for weights, data order, augmentation and dropout")
+                        aliases=("--n-epochs",), group=SCHEDULE)
+    n_epochs_decay: int = opt(100, "epochs of decay after --epochs (linear policy: to zero)",
+                              group=SCHEDULE)
+    lr_policy: str = opt("linear", "linear: constant for --epochs, then linear decay to zero "
+                         "over --n-epochs-decay; step: x0.1 every --lr-decay-iters epochs; "
+                         "cosine: from lr to zero over all epochs; constant",
+                         choices=LR_POLICIES, group=SCHEDULE)
+    lr_decay_iters: int = opt(50, "epochs between the x0.1 steps of --lr-policy step",
+                              group=SCHEDULE)
+    batch_size: int = opt(1, "global batch size (split across replicas)", group=SCHEDULE)
+    lr: float = opt(2e-4, "Adam learning rate for G and D", group=SCHEDULE)
+    beta1: float = opt(0.5, "Adam beta_1", group=SCHEDULE)
+    beta2: float = opt(0.999, "Adam beta_2", group=SCHEDULE)
+    seed: int = opt(0, "seed for weights, data order, augmentation and dropout", group=SCHEDULE)
+    max_steps: int = opt(0, "stop at this global step (0: train to the end); the run can be "
+                         "resumed later", group=SCHEDULE)
     strategy: str = opt("auto", "auto: multiworker when TF_CONFIG names several tasks, else "
                         "mirrored over the GPUs if there are several, else default (one device); "
                         "mirrored: MirroredStrategy over all local GPUs (or logical CPUs); "
                         "multiworker: MultiWorkerMirroredStrategy over the cluster in TF_CONFIG",
-                        choices=STRATEGIES)
+                        choices=STRATEGIES, group=SPEED)
     precision: str = opt("fp32", "fp32, or Keras mixed precision with float32 weights, outputs "
                          "and losses: mixed_bf16 (fast on GPUs and on CPUs with AVX512_BF16 or "
                          "AMX, slow elsewhere), mixed_fp16 (GPUs; dynamic loss scaling); auto "
                          "picks mixed_bf16 where the hardware has bfloat16, else fp32",
-                         choices=PRECISIONS)
+                         choices=PRECISIONS, group=SPEED)
     jit: str = opt("auto", "XLA-compile the step: the whole step on one device, forward and "
                    "gradients under a multi-replica strategy; auto = on for GPUs, off for CPUs "
                    "(slower there). --jit alone means on", choices=("auto", "on", "off"),
-                   const="on")
+                   const="on", group=SPEED)
     steps_per_call: int = opt(1, "training steps run inside one tf.function call (for GPUs, "
                               "where a small step is launch-bound); logging, grids, checkpoints "
                               "and Ctrl-C happen between calls, so an interval that is not a "
                               "multiple of it takes effect at the end of the call that crosses "
-                              "it")
-    max_steps: int = opt(0, "stop at this global step (0: train to the end); the run can be "
-                         "resumed later")
+                              "it", group=SPEED)
 
 
 @dataclass
@@ -258,32 +323,108 @@ def save_yaml(cfg, path):
 
 
 def validate(cfg):
-    """Check values that types alone don't; raise UserError naming the flag."""
+    """Check values that types alone don't; raise UserError naming the flag.
+
+    Every combination that cannot train is refused here, before TensorFlow is imported
+    or a model is built.
+    """
     check_choices(cfg)
-    positive = ["data.load_size", "data.crop_size", "model.ngf", "model.ndf", "train.batch_size",
-                "train.steps_per_call",
-                "log.log_every", "log.image_every", "log.checkpoint_every",
-                "log.keep_checkpoints", "log.num_images"]
-    non_negative = ["train.n_epochs", "train.n_epochs_decay", "train.max_steps", "model.num_downs"]
-    for key in positive + non_negative + ["train.lr", "train.lambda_l1"]:
+    positive = ["data.load_size", "data.crop_size", "model.ngf", "model.ndf", "model.n_layers_D",
+                "model.num_D", "train.batch_size", "train.steps_per_call", "train.d_loss_scale",
+                "train.lr_decay_iters", "log.log_every", "log.image_every",
+                "log.checkpoint_every", "log.keep_checkpoints", "log.num_images"]
+    non_negative = ["train.n_epochs", "train.n_epochs_decay", "train.max_steps", "model.num_downs",
+                    "train.lambda_l1", "train.lambda_gp", "train.lambda_feat"]
+    for key in positive + non_negative + ["train.lr"]:
         value = get(cfg, key)
         bad = value <= 0 if key in positive else value < 0
         if bad:
             need = "positive" if key in positive else "zero or more"
             raise UserError(f"{flag_for(key)}: must be {need}, got {value}")
-    if cfg.train.n_epochs + cfg.train.n_epochs_decay == 0:
+    d, m, t = cfg.data, cfg.model, cfg.train
+    for key in ("data.input_nc", "data.output_nc"):
+        if not 1 <= get(cfg, key) <= 4:
+            raise UserError(f"{flag_for(key)}: must be 1 to 4 channels, got {get(cfg, key)}")
+    if t.n_epochs + t.n_epochs_decay == 0:
         raise UserError("--epochs and --n-epochs-decay are both 0: nothing to train")
-    if cfg.data.crop_size > cfg.data.load_size:
-        raise UserError(f"--crop-size {cfg.data.crop_size} is larger than --load-size "
-                        f"{cfg.data.load_size}; make the crop no larger than the resize")
-    multiple = stride(cfg.model.netG, cfg.model.num_downs)
-    if cfg.data.crop_size % multiple:
-        raise UserError(f"--crop-size {cfg.data.crop_size} is not a multiple of {multiple}, "
-                        f"which --netG {cfg.model.netG} needs; pick a multiple or "
-                        "set --num-downs")
-    if cfg.model.netD == "basic" and cfg.model.n_layers_D != 3:
-        raise UserError("--n-layers-D only applies to --netD n_layers (basic is always 3 layers)")
+    _check_sizes(d, m)
+    _check_discriminator(cfg)
+    _check_objective(t, m)
     return cfg
+
+
+def _check_sizes(d, m):
+    cropped = d.preprocess in ("resize_and_crop", "scale_width_and_crop")
+    if cropped and d.crop_size > d.load_size:
+        raise UserError(f"--crop-size {d.crop_size} is larger than --load-size {d.load_size}; "
+                        "make the crop no larger than the resize")
+    has_depth = "num_downs" in GENERATORS[m.netG].options
+    if m.num_downs and not has_depth:
+        takers = ", ".join(n for n, a in GENERATORS.items() if "num_downs" in a.options)
+        raise UserError(f"--num-downs sets the depth of {takers}; --netG {m.netG} has none: "
+                        "leave it at 0")
+    multiple = stride(m.netG, m.num_downs)
+    # Only crops have a fixed size; scale_width and none are padded to the stride for G.
+    if d.preprocess in ("resize_and_crop", "crop", "scale_width_and_crop") and \
+            d.crop_size % multiple:
+        depth = " or set --num-downs" if has_depth else ""
+        raise UserError(f"--crop-size {d.crop_size} is not a multiple of {multiple}, which "
+                        f"--netG {m.netG} needs; pick a multiple{depth}")
+
+
+def patch_map_size(netD, n_layers, num_D, size):
+    """Side of the smallest logit map ``netD`` gives for a ``size`` x ``size`` input.
+
+    A PatchGAN's 4x4 convs pad by 1: each stride-2 layer maps s to s // 2, the two
+    stride-1 layers take 1 each. multiscale halves the input (rounding up) before
+    each further scale. pixel keeps the size.
+    """
+    if netD == "pixel":
+        return size
+    depth = 3 if netD == "basic" else n_layers
+    if netD == "multiscale":
+        for _ in range(num_D - 1):
+            size = -(-size // 2)
+    for _ in range(depth):
+        size //= 2
+    return size - 2
+
+
+def _check_discriminator(cfg):
+    m, size = cfg.model, cfg.data.crop_size
+    unset = {"n_layers_D": 3, "num_D": 2}  # the config's defaults: "not given"
+    for key, option in (("n_layers_D", "n_layers"), ("num_D", "num_D")):
+        names = [n for n, a in DISCRIMINATORS.items() if option in a.options]
+        if getattr(m, key) != unset[key] and m.netD not in names:
+            flag = flag_for(f"model.{key}")
+            raise UserError(f"{flag} only applies to --netD {' and '.join(names)}; --netD "
+                            f"{m.netD} takes none: remove {flag}")
+    if cfg.train.no_gan or cfg.data.preprocess in ("scale_width", "none"):
+        return  # no D, or image sizes known only from the data
+    smallest = patch_map_size(m.netD, m.n_layers_D, m.num_D, size)
+    if smallest < 1:
+        raise UserError(f"--crop-size {size} is too small for --netD {m.netD} (--n-layers-D "
+                        f"{m.n_layers_D}, --num-D {m.num_D}): its coarsest logit map would be "
+                        "empty; use a larger crop, fewer layers or fewer scales")
+
+
+def _check_objective(t, m):
+    if t.no_gan:
+        if t.lambda_l1 == 0:
+            raise UserError("--no-gan with --lambda-L1 0: no loss is left to train on; drop "
+                            "one of them")
+        given = [(flag, value) for flag, value, unset in (
+            ("--gan-mode", t.gan_mode, "vanilla"), ("--lambda-feat", t.lambda_feat, 0.0),
+            ("--unconditional", m.unconditional, False)) if value != unset]
+        if given:
+            flag, value = given[0]
+            shown = flag if value is True else f"{flag} {value}"
+            raise UserError(f"--no-gan trains no discriminator, so {shown} has no effect; "
+                            f"remove one of them")
+    if t.gan_mode in GRADIENT_PENALTY_MODES and m.norm in ("batch", "sync_batch"):
+        raise UserError(f"--gan-mode {t.gan_mode} with --norm {m.norm}: the gradient penalty "
+                        "is per example, and BatchNorm in D mixes the examples of a batch; use "
+                        "--norm instance or none")
 
 
 def check_choices(cfg):

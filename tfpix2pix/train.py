@@ -30,13 +30,15 @@ def main(argv=None, out=None, err=None):
             cfg = resolve_config(args)
             files = None
             if not cfg.data.path.startswith(folder.BUILTIN_PREFIX):
-                files = folder.find_pairs(cfg.data.path, cfg.log.num_images)  # before the import
+                files = folder.find_splits(cfg.data.path,  # before the import
+                                           dataset_mode=cfg.data.dataset_mode)
             warnings_as_lines(err)
             strategy = []  # made before TF's first op: a multi-worker strategy must be
 
             def make_strategy():
                 from .training.step import make_strategy
                 strategy.append(make_strategy(cfg.train.strategy))
+                stop.reinstall()  # a multi-worker strategy takes SIGTERM for itself
 
             quiet_tensorflow_import(before_first_op=make_strategy)
             from .training.loop import train

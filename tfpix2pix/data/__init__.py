@@ -1,1 +1,1 @@
-"""Paired-image datasets: folders of [A | B] images -> tf.data pipelines."""
+"""Paired-image datasets: [A | B] folders, A/ and B/ folders or TFRecords -> tf.data pipelines."""

@@ -4,6 +4,7 @@ import sys
 
 from ..cli import OneLineParser, report_user_error
 from ..errors import UserError
+from .layouts import DEFAULT_PREPROCESS, PREPROCESS_MODES
 
 EPILOG = """examples:
   python -m tfpix2pix.data to-tfrecord datasets/facades datasets/facades-tfrecord
@@ -27,6 +28,9 @@ def build_parser():
                          "to-tfrecord output, which is replaced)")
     convert.add_argument("--shards", type=int, default=0, metavar="N",
                          help="shards per split (default 0: about one per 256 MB)")
+    convert.add_argument("--preprocess", default=DEFAULT_PREPROCESS, choices=PREPROCESS_MODES,
+                         help="the --preprocess you will train with: only resize_and_crop (the "
+                              "default) needs every pair twice as wide as high")
     return parser
 
 
@@ -36,7 +40,8 @@ def main(argv=None, out=None, err=None):
     out = out or sys.stdout
     try:
         from . import tfrecord
-        tfrecord.write(args.dir, args.out, args.shards, log=lambda line: print(line, file=out))
+        tfrecord.write(args.dir, args.out, args.shards, log=lambda line: print(line, file=out),
+                       preprocess=args.preprocess)
     except UserError as exc:
         return report_user_error(exc, err)
     return 0

@@ -1,20 +1,34 @@
-"""Finding and checking a dataset: a folder of aligned images, or its TFRecord form.
+"""Finding a dataset: a folder of aligned images, two folders of A and B images, or TFRecords.
 
-The layout is the PyTorch reference's "aligned" one: ``<root>/train/`` (and
-optionally ``val/`` and ``test/``) holding JPEG or PNG images, each a pair
-drawn side by side as ``[A | B]``, so every image is twice as wide as it is
-high. A folder written by ``python -m tfpix2pix.data to-tfrecord`` (it holds
-``index.json``) is read as the same pairs, in the same order. Paths may be
-URLs (``gs://...``): they are read through tf.io.gfile. Problems are reported
-as one-line UserErrors naming the file or flag.
+Two layouts, both the PyTorch reference's (``--dataset-mode``):
+
+* aligned: ``<root>/train/`` (and optionally ``val/`` and ``test/``) holding JPEG
+  or PNG images, each a pair drawn side by side as ``[A | B]``;
+* unaligned_pairs (two folders, what the reference's ``combine_A_and_B.py``
+  reads): ``<root>/A/<split>/`` and ``<root>/B/<split>/``, a pair being the two
+  files with the same name. Only the stem has to match: ``A/train/0001.png``
+  pairs with ``B/train/0001.jpg`` (label maps are often PNG, photos JPEG). Pairs
+  are in the order of their sorted names.
+
+``auto`` (the default) tells them apart: ``train/`` means aligned, ``A/`` and
+``B/`` two folders. A folder written by ``python -m tfpix2pix.data to-tfrecord``
+(it holds ``index.json``) is read as the same aligned pairs, in the same order.
+Paths may be URLs (``gs://...``): they are read through tf.io.gfile. Problems
+are reported as one-line UserErrors naming the file or flag. This module does
+not import TensorFlow (``check_images`` does, when it is called).
 """
+
+import os
 
 from ..errors import UserError
 from . import fs
-from .source import Pairs, as_pairs
+from .check import check_images  # noqa: F401  (folder.check_images is the public name)
+from .layouts import ALIGNED, DATASET_MODES, TWO_FOLDERS
+from .source import Pairs
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 BUILTIN_PREFIX = "builtin:"
+SHOWN_NAMES = 5  # names listed in a "no partner" error
 
 
 def resolve_root(path):
@@ -50,96 +64,116 @@ def train_images(root, data_flag):
     if not paths:
         where = fs.join(root, "train")
         if not fs.isdir(where):
-            raise UserError(f"--data {data_flag}: no train/ folder in it; put the training pairs "
-                            f"in {where}/ as [A | B] .jpg or .png images")
+            hint = ""
+            if layout_of(root) == TWO_FOLDERS:
+                hint = " (it holds A/ and B/: use --dataset-mode auto or unaligned_pairs)"
+            raise UserError(f"--data {data_flag}: no train/ folder in it{hint}; put the training "
+                            f"pairs in {where}/ as [A | B] .jpg or .png images")
         raise UserError(f"--data {data_flag}: no .jpg or .png images in {where}/; put the "
                         "training pairs there as [A | B] side-by-side images")
     return paths
 
 
-def find_pairs(data_flag, num_shown):
+def layout_of(root):
+    """ALIGNED if ``root/train`` exists, else TWO_FOLDERS if ``root/A`` and ``root/B`` do."""
+    if fs.isdir(fs.join(root, "train")):
+        return ALIGNED
+    if fs.isdir(fs.join(root, "A")) and fs.isdir(fs.join(root, "B")):
+        return TWO_FOLDERS
+    return ALIGNED
+
+
+def resolve_layout(root, dataset_mode, data_flag):
+    """The layout ``--dataset-mode`` means for ``root``: ALIGNED or TWO_FOLDERS."""
+    if dataset_mode not in DATASET_MODES:
+        raise UserError(f"--dataset-mode {dataset_mode}: unknown; choose one of "
+                        f"{', '.join(DATASET_MODES)}")
+    two = fs.isdir(fs.join(root, "A")) and fs.isdir(fs.join(root, "B"))
+    if dataset_mode == "auto":
+        if two and fs.isdir(fs.join(root, "train")):
+            raise UserError(f"--data {data_flag}: holds both train/ and A/, B/; pass "
+                            "--dataset-mode aligned (train/) or unaligned_pairs (A/, B/)")
+        return TWO_FOLDERS if two else ALIGNED
+    if dataset_mode == TWO_FOLDERS and not two:
+        raise UserError(f"--data {data_flag}: --dataset-mode unaligned_pairs needs A/ and B/ "
+                        f"folders in it (A/train/ and B/train/, files paired by name); put "
+                        "them there or use --dataset-mode aligned")
+    return dataset_mode
+
+
+def _by_stem(root, side, split):
+    """{stem: path} of the images in ``root/side/split``; UserError if a stem is taken twice."""
+    found = {}
+    for path in list_images(fs.join(root, side), split):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        if stem in found:
+            raise UserError(f"{path}: {os.path.basename(found[stem])} has the same name in "
+                            f"{fs.join(root, side, split)}/, so the pair {stem!r} is ambiguous; "
+                            "keep one of them")
+        found[stem] = path
+    return found
+
+
+def _names(stems, paths):
+    shown = ", ".join(os.path.basename(paths[s]) for s in stems[:SHOWN_NAMES])
+    return shown + (", ..." if len(stems) > SHOWN_NAMES else "")
+
+
+def file_pairs(root, split, data_flag):
+    """Sorted (A path, B path) pairs of ``split`` of a two-folder dataset ([] if none).
+
+    Files are paired by name without extension; a file without a partner is an error
+    that lists the first few such names and how many there are.
+    """
+    a, b = _by_stem(root, "A", split), _by_stem(root, "B", split)
+    if not a and not b:
+        return []
+    only = [(side, other, sorted(set(mine) - set(theirs)), mine)
+            for side, other, mine, theirs in (("A", "B", a, b), ("B", "A", b, a))]
+    problems = [f"{len(lonely)} in {fs.join(root, side, split)}/ "
+                f"{'has' if len(lonely) == 1 else 'have'} none in "
+                f"{fs.join(root, other, split)}/ ({_names(lonely, mine)})"
+                for side, other, lonely, mine in only if lonely]
+    if problems:
+        raise UserError(f"--data {data_flag}: files without a partner of the same name: "
+                        f"{'; '.join(problems)}; give each a partner (the extension may "
+                        "differ) or remove it")
+    return [(a[s], b[s]) for s in sorted(a)]
+
+
+def find_pairs(data_flag, num_shown, *, dataset_mode="auto"):
     """(training pairs, pairs shown in the grid) for ``--data``, as ``Pairs``.
 
     The grid shows the first fixed val/ pairs, or training pairs if there is no val/.
-    Works on a folder of images and on a to-tfrecord folder alike.
+    Works on a folder of [A | B] images, on a two-folder dataset (``dataset_mode``
+    "unaligned_pairs", or "auto" finding A/ and B/) and on a to-tfrecord folder alike.
     """
+    train, val = find_splits(data_flag, dataset_mode=dataset_mode)
+    return train, (val or train)[:num_shown]
+
+
+def find_splits(data_flag, *, dataset_mode="auto"):
+    """(training pairs, val pairs or None) for ``--data``, as ``Pairs`` (see ``find_pairs``)."""
     from . import tfrecord
     root = resolve_root(data_flag)
     if tfrecord.is_tfrecord_root(root):
+        if dataset_mode == TWO_FOLDERS:
+            raise UserError(f"--data {data_flag}: is a to-tfrecord folder of aligned [A | B] "
+                            "pairs; use --dataset-mode auto or aligned with it")
         index = tfrecord.read_index(root)
         train = tfrecord.open_split(root, "train", index)
         if train is None:
             raise UserError(f"--data {data_flag}: its {tfrecord.INDEX} has no train split; "
                             "convert a folder that holds train/ with python -m tfpix2pix.data "
                             "to-tfrecord")
-        return train, (tfrecord.open_split(root, "val", index) or train)[:num_shown]
-    train = train_images(root, data_flag)
-    return Pairs.of_files(train), Pairs.of_files(list_images(root, "val") or train)[:num_shown]
-
-
-def _probe(data, decode):
-    """(height, width, channels) of an encoded image, decoding it fully or reading its header."""
-    import tensorflow as tf
-    if decode:
-        return tf.shape(tf.io.decode_image(data, expand_animations=False))
-
-    def png_header():
-        # PNG signature, then the IHDR chunk: width, height, bit depth, colour type.
-        head = tf.io.decode_raw(tf.strings.substr(data, 12, 14), tf.uint8)
-        head = tf.cast(head, tf.int32)
-        ok = tf.reduce_all(tf.equal(head[:4], tf.constant([73, 72, 68, 82])))  # "IHDR"
-        color = head[13]
-        channels = tf.gather(tf.constant([1, 0, 3, 3, 2, 0, 4]), tf.minimum(color, 6))
-        ok = tf.logical_and(ok, tf.logical_and(color <= 6, channels > 0))
-        with tf.control_dependencies([tf.debugging.Assert(ok, ["bad PNG header"])]):
-            width = head[4] * 2**24 + head[5] * 2**16 + head[6] * 2**8 + head[7]
-            height = head[8] * 2**24 + head[9] * 2**16 + head[10] * 2**8 + head[11]
-            return tf.stack([height, width, channels])
-
-    is_png = tf.equal(tf.strings.substr(data, 0, 8), b"\x89PNG\r\n\x1a\n")
-    return tf.cond(
-        tf.io.is_jpeg(data), lambda: tf.image.extract_jpeg_shape(data),
-        lambda: tf.cond(is_png, png_header,
-                        lambda: tf.shape(tf.io.decode_image(data, expand_animations=False))))
-
-
-def check_images(*pair_sets, decode=True):
-    """Check every pair once; raise UserError naming the first bad one.
-
-    Each image must be a readable image exactly twice as wide as high, with 1, 3 or 4
-    channels. ``pair_sets`` are ``Pairs`` or lists of paths; a pair in several is checked
-    once. ``decode=False`` reads only JPEG and PNG headers: the pipeline's first decode
-    (the cache fill, or ``eval_pairs``) names a file whose body turns out to be broken.
-    TFRecord shards are also checked for corrupt records and for the counts and names
-    their ``index.json`` lists.
-    """
-    import tensorflow as tf
-
-    seen_keys = set()
-    for pairs in map(as_pairs, pair_sets):
-        fresh = []
-        for k in range(len(pairs)):
-            key = pairs.key(k)
-            if key not in seen_keys:
-                seen_keys.add(key)
-                fresh.append(k)
-        pairs = pairs.subset(fresh)
-        if not len(pairs):
-            continue
-        pairs.verify()
-        ds = pairs.encoded().map(lambda k, data: (k, _probe(data, decode)),
-                                 num_parallel_calls=tf.data.AUTOTUNE)
-        shapes = {int(k): shape for k, shape in ds.ignore_errors().as_numpy_iterator()}
-        fix = pairs.source.fix
-        for k in range(len(pairs)):
-            where = pairs.where(k)
-            if k not in shapes:
-                raise UserError(f"{where}: not a readable JPEG or PNG image; {fix}")
-            height, width, channels = (int(v) for v in shapes[k])
-            if width != 2 * height:
-                raise UserError(f"{where}: image is {width}x{height}, but an aligned pair "
-                                f"[A | B] must be twice as wide as high; "
-                                f"{'fix or remove this file' if pairs.kind == 'files' else fix}")
-            if channels not in (1, 3, 4):
-                raise UserError(f"{where}: has {channels} channels; use grayscale, RGB or RGBA "
-                                "images")
+        return train, tfrecord.open_split(root, "val", index)
+    if resolve_layout(root, dataset_mode, data_flag) == TWO_FOLDERS:
+        train = file_pairs(root, "train", data_flag)
+        if not train:
+            raise UserError(f"--data {data_flag}: no .jpg or .png images in "
+                            f"{fs.join(root, 'A', 'train')}/ and {fs.join(root, 'B', 'train')}/; "
+                            "put the training pairs there, A and B files with the same names")
+        val = file_pairs(root, "val", data_flag)
+        return Pairs.of_file_pairs(train), Pairs.of_file_pairs(val) if val else None
+    val = list_images(root, "val")
+    return Pairs.of_files(train_images(root, data_flag)), Pairs.of_files(val) if val else None

@@ -1,11 +1,15 @@
-"""tf.data pipelines for aligned [A | B] pairs.
+"""tf.data pipelines for pairs: the resumable training stream and the fixed evaluation pairs.
 
-Training follows the paper's jitter: resize A and B to ``load_size``, crop a
-random ``crop_size`` window (the same for A and B), mirror at random, scale to
-[-1, 1]. With a cache, decoding and resizing happen once: the uint8 pairs are
-kept (``cache="memory"``: one tensor; ``"disk"``: one file per pair in the run
-folder, see ``cache.py``) and only the cheap crop, flip and scaling run in the
-parallel map every epoch. ``"none"`` decodes every pair every epoch.
+Training follows the paper's jitter, as ``--preprocess`` sets it (see
+``layouts.py`` and ``preprocess.py``): by default, resize A and B to
+``load_size``, crop a random ``crop_size`` window (the same for A and B),
+mirror at random, scale to [-1, 1]. With a cache, decoding and resizing happen
+once: the stored pairs are kept (``cache="memory"``: in one tensor;
+``"disk"``: one file per pair in the run folder, see ``cache.py``) and only the
+cheap crop, flip and scaling run in the parallel map every epoch. ``"none"``
+decodes every pair every epoch. Under ``scale_width`` and ``none`` pairs keep
+their own sizes and are yielded unpadded; a batch of more than one needs them
+all of one size, which ``check_images`` makes sure of at start-up.
 
 The whole run is one infinite stream (``TrainData.dataset``). Randomness comes
 only from stateless ops seeded by (seed, epoch, position in epoch): epoch
@@ -20,61 +24,29 @@ same data. TensorFlow's global seed plays no part.
 import tensorflow as tf
 
 from ..errors import UserError
+from . import preprocess as _preprocess
+from .layouts import DEFAULT_PREPROCESS, PairFormat
 from .source import as_pairs
 
 AUTOTUNE = tf.data.AUTOTUNE
-PAIR_CHANNELS = 6  # A and B stacked on the channel axis so they crop and flip together
 CACHE_MODES = ("memory", "disk", "none")
 
 
-def _decode_pair(data, size, direction):
-    """Decode one encoded [A | B] file into a (size, size, 6) uint8 tensor, A first."""
-    # INTEGER_ACCURATE decodes JPEGs as libjpeg's default does (PIL, used by the PyTorch
-    # reference); TF's default DCT differs from it by up to ~20 levels on facades.
-    image = tf.cond(
-        tf.io.is_jpeg(data),
-        lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
-        lambda: tf.io.decode_image(data, channels=3, expand_animations=False))
-    half = tf.shape(image)[1] // 2
-    left, right = image[:, :half], image[:, half:2 * half]
-    a, b = (left, right) if direction == "AtoB" else (right, left)
-
-    def resize(x):
-        x = tf.image.resize(x, (size, size), method="bicubic", antialias=True)
-        return tf.cast(tf.clip_by_value(tf.round(x), 0, 255), tf.uint8)
-
-    pair = tf.concat([resize(a), resize(b)], axis=-1)
-    pair.set_shape((size, size, PAIR_CHANNELS))
-    return pair
+def pair_format(pairs, *, load_size, crop_size, direction, preprocess=DEFAULT_PREPROCESS,
+                input_nc=3, output_nc=3, bit_depth=None):
+    """The ``PairFormat`` of ``pairs`` under these options (``bit_depth`` None: from the
+    files' headers, 16 if any is a 16-bit PNG)."""
+    if bit_depth is None:
+        from .check import bit_depth as probe
+        bit_depth = probe(pairs)
+    return PairFormat(preprocess, load_size, crop_size, direction, input_nc, output_nc,
+                      bit_depth, pairs.layout)
 
 
-def to_unit_range(pair):
-    """uint8 stacked pair -> (A, B), float32 in [-1, 1]."""
-    x = tf.cast(pair, tf.float32) / 127.5 - 1.0
-    return x[..., :3], x[..., 3:]
-
-
-def _jitter(pair, seed, crop_size, flip):
-    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    pair = tf.image.stateless_random_crop(pair, (crop_size, crop_size, PAIR_CHANNELS), crop_seed)
-    if flip:
-        pair = tf.image.stateless_random_flip_left_right(pair, flip_seed)
-    return to_unit_range(pair)
-
-
-def _positioned(pairs, size, direction):
-    """Dataset of (position, uint8 pair at ``size``), in order."""
-    return pairs.encoded().map(lambda k, data: (k, _decode_pair(data, size, direction)),
+def _positioned(pairs, fmt):
+    """Dataset of (position, stored pair), in order."""
+    return pairs.encoded().map(lambda k, files: (k, _preprocess.decode_pair(files, fmt)),
                                num_parallel_calls=AUTOTUNE, deterministic=True)
-
-
-def decoded_pairs(pairs, size, direction, cache=True):
-    """Dataset of uint8 pairs at ``size``, in order, decoded once if ``cache`` (in memory).
-
-    ``pairs``: ``source.Pairs`` or a list of image paths.
-    """
-    ds = _positioned(as_pairs(pairs), size, direction).map(lambda k, pair: pair)
-    return ds.cache() if cache else ds
 
 
 def steps_per_epoch(num_pairs, global_batch):
@@ -90,10 +62,14 @@ def cache_mode(cache):
     return cache
 
 
-def read_failure(pairs, exc, what="reading the pairs"):
+def read_failure(pairs, exc, what="reading the pairs", fmt=None):
     """The UserError for an OpError met while decoding ``pairs``: the bad file if one is."""
-    from . import folder
-    folder.check_images(pairs, decode=True)  # raises, naming the first bad pair, if there is one
+    from .check import check_images
+    fmt = fmt or PairFormat()
+    # Raises, naming the first bad pair, if there is one.
+    check_images(pairs, decode=True, preprocess=fmt.preprocess, load_size=fmt.load_size,
+                 crop_size=fmt.crop_size, input_nc=fmt.input_nc, output_nc=fmt.output_nc,
+                 direction=fmt.direction)
     first = str(getattr(exc, "message", exc)).strip().splitlines()[0]
     return UserError(f"{what} failed ({first}); check that the files did not change")
 
@@ -101,8 +77,13 @@ def read_failure(pairs, exc, what="reading the pairs"):
 class TrainData:
     """The jittered training stream: one infinite, resumable ``tf.data.Dataset``.
 
-    ``pairs``: ``source.Pairs`` (``folder.find_pairs``) or a list of image paths.
+    ``pairs``: ``source.Pairs`` (``folder.find_pairs``), a list of [A | B] image paths
+    or of (A path, B path) tuples.
     ``cache``: "memory", "disk" (needs ``cache_dir``, e.g. ``<run_dir>/cache``) or "none".
+    ``preprocess``: one of ``layouts.PREPROCESS_MODES``; ``input_nc`` / ``output_nc``: the
+    channels of A (the input, after ``direction``) and B, 1 to 4; ``bit_depth``: 8 or 16,
+    or None to read it from the files' headers (pass ``check_images(...).bit_depth`` to
+    skip that extra pass over the data).
     Epoch ``e`` visits the pairs in a permutation seeded by (seed, e), and its element
     ``i`` is jittered with the stateless seed (seed, e * N + i). Each epoch drops its
     last incomplete global batch. The cache is filled (and a bad file reported as a
@@ -110,7 +91,8 @@ class TrainData:
     """
 
     def __init__(self, pairs, *, load_size, crop_size, direction, flip, seed, global_batch,
-                 cache="memory", cache_dir=None):
+                 cache="memory", cache_dir=None, preprocess=DEFAULT_PREPROCESS, input_nc=3,
+                 output_nc=3, bit_depth=None):
         self.pairs = as_pairs(pairs)
         self.num_pairs = len(self.pairs)
         self.steps_per_epoch = steps_per_epoch(self.num_pairs, global_batch)
@@ -121,32 +103,47 @@ class TrainData:
         if self.cache == "disk" and not cache_dir:
             raise ValueError("cache='disk' needs a cache_dir (e.g. <run_dir>/cache)")
         self.cache_dir = cache_dir
-        self._read = None
+        # Checked now (a wrong value is a ValueError here, not in the first stream).
+        PairFormat(preprocess, load_size, crop_size, direction, input_nc, output_nc,
+                   bit_depth or 8, self.pairs.layout)
+        self._options = dict(load_size=load_size, crop_size=crop_size, direction=direction,
+                             preprocess=preprocess, input_nc=input_nc, output_nc=output_nc,
+                             bit_depth=bit_depth)
+        self._format = self._read = None
+
+    @property
+    def format(self):
+        """The ``layouts.PairFormat`` of the stored pairs (reads the bit depth if not given)."""
+        if self._format is None:
+            try:
+                self._format = pair_format(self.pairs, **self._options)
+            except tf.errors.OpError as exc:
+                raise read_failure(self.pairs, exc, "reading the training pairs") from None
+        return self._format
 
     def reader(self):
-        """position (int64 tensor) -> uint8 pair at load size; fills the cache the first time."""
+        """position (int64 tensor) -> stored pair (uint8 or uint16, not yet cropped); fills
+        the cache the first time."""
         if self._read is None:
             self._read = self._make_reader()
         return self._read
 
     def _decoded(self):
-        return _positioned(self.pairs, self.load_size, self.direction)
+        return _positioned(self.pairs, self.format)
 
     def _make_reader(self):
-        size, direction = self.load_size, self.direction
+        fmt = self.format
         try:
             if self.cache == "memory":
-                store = self._decoded().map(lambda k, pair: pair)
-                store = store.batch(max(1, self.num_pairs)).get_single_element()
-                return lambda k: tf.gather(store, k)
+                from .cache import memory_reader
+                return memory_reader(self._decoded(), fmt, self.num_pairs)
             if self.cache == "disk":
                 from .cache import DiskCache
-                disk = DiskCache(self.cache_dir, self.pairs, size, direction)
-                return disk.ensure(self._decoded).reader(size)
+                return DiskCache(self.cache_dir, self.pairs, fmt).ensure(self._decoded).reader()
             encoded = self.pairs.random_reader()
-            return lambda k: _decode_pair(encoded(k), size, direction)
+            return lambda k: _preprocess.decode_pair(encoded(k), fmt)
         except tf.errors.OpError as exc:
-            raise read_failure(self.pairs, exc, "decoding the training pairs") from None
+            raise read_failure(self.pairs, exc, "decoding the training pairs", fmt) from None
 
     def order(self, epoch):
         """The permutation of pair indices that epoch ``epoch`` visits (int64 tensor)."""
@@ -186,7 +183,7 @@ class TrainData:
         mine = tf.boolean_mask(positions, (positions % batch) // per_replica // served == pipeline)
         start = tf.constant(first_step * batch, tf.int64)
         read, seed = self.reader(), tf.constant(self.seed, tf.int64)
-        crop_size, flip = self.crop_size, self.flip
+        fmt, flip = self.format, self.flip
 
         def epoch_elements(e):
             kept = tf.boolean_mask(mine, mine >= tf.where(e == first_epoch, start, 0))
@@ -194,7 +191,7 @@ class TrainData:
                 (tf.fill(tf.shape(kept), e), kept, tf.gather(self.order(e), kept)))
 
         def element(e, i, index):
-            return _jitter(read(index), tf.stack([seed, e * n + i]), crop_size, flip)
+            return _preprocess.jitter(read(index), tf.stack([seed, e * n + i]), fmt, flip)
 
         ds = tf.data.Dataset.counter(first_epoch).flat_map(epoch_elements)
         ds = ds.map(element, num_parallel_calls=AUTOTUNE, deterministic=True)
@@ -216,15 +213,39 @@ class TrainData:
         return self.dataset(start).take(self.steps_per_epoch - skip_batches)
 
 
-def eval_pairs(pairs, crop_size, direction):
-    """A fixed set of pairs resized to ``crop_size`` (no jitter), as float32 arrays, in order.
+def eval_pairs(pairs, crop_size, direction, *, preprocess=DEFAULT_PREPROCESS, load_size=None,
+               input_nc=3, output_nc=3, bit_depth=None, as_list=False):
+    """A fixed set of pairs in their evaluation view (no randomness), as float32, in order.
 
-    ``pairs``: ``source.Pairs`` or a list of image paths.
+    The view follows ``preprocess``: resize_and_crop resizes to ``crop_size`` x
+    ``crop_size``; crop centre-crops ``crop_size``; scale_width_and_crop scales the width
+    to ``load_size`` and centre-crops; scale_width scales; none keeps the original size.
+    ``pairs``: ``source.Pairs``, a list of image paths or of (A path, B path) tuples.
+    Other arguments as ``TrainData``'s.
+
+    Returns (A, B), two tensors [N, H, W, C], when every pair has one size (always so for
+    the crop modes); otherwise, or with ``as_list``, a list of N (A, B) tuples of tensors
+    [1, H, W, C], in order.
     """
     pairs = as_pairs(pairs)
-    ds = decoded_pairs(pairs, crop_size, direction, cache=False).map(to_unit_range)
+    if load_size is None:
+        if preprocess.startswith("scale_width"):
+            raise ValueError(f"eval_pairs needs load_size for preprocess={preprocess!r}")
+        load_size = crop_size
+    options = dict(load_size=load_size, crop_size=crop_size, direction=direction,
+                   preprocess=preprocess, input_nc=input_nc, output_nc=output_nc)
     try:
-        a, b = ds.batch(max(1, len(pairs))).get_single_element()
+        fmt = pair_format(pairs, bit_depth=bit_depth, **options)
     except tf.errors.OpError as exc:
-        raise read_failure(pairs, exc) from None
-    return a, b
+        raise read_failure(pairs, exc, fmt=PairFormat(**options)) from None
+    ds = _positioned(pairs, _preprocess.eval_format(fmt))
+    ds = ds.map(lambda k, pair: _preprocess.center(pair, fmt))
+    try:
+        if fmt.crops and not as_list:
+            return ds.batch(max(1, len(pairs))).get_single_element()
+        views = [(a[None], b[None]) for a, b in ds]
+    except tf.errors.OpError as exc:
+        raise read_failure(pairs, exc, fmt=fmt) from None
+    if as_list or len({(tuple(a.shape), tuple(b.shape)) for a, b in views}) > 1:
+        return views
+    return tf.concat([a for a, _ in views], 0), tf.concat([b for _, b in views], 0)

@@ -13,6 +13,9 @@ a seed, as ``--data DIR``. Shards are written under temporary names and renamed
 only once all are complete; ``index.json`` is written last, so a killed
 conversion leaves no folder that looks complete. All paths go through
 tf.io.gfile (``gs://``, ``s3://`` with their plugins).
+
+Only aligned datasets are converted. A two-folder dataset (``A/<split>/`` and
+``B/<split>/``) is refused with a one-line error: train on its folder directly.
 """
 
 import hashlib
@@ -26,6 +29,7 @@ import numpy as np
 
 from ..errors import UserError
 from . import fs
+from .layouts import ALIGNED, DEFAULT_PREPROCESS
 from .source import Pairs
 
 FORMAT = "tfpix2pix-tfrecord"
@@ -91,6 +95,7 @@ class RecordSource:
 
     kind = "tfrecord"
     fix = "fix the source image and " + RERUN
+    layout, parts = ALIGNED, 1
 
     def __init__(self, root, split, info):
         self.root, self.split = root, split
@@ -108,7 +113,7 @@ class RecordSource:
     def _shard_of(self, j):
         return int(np.searchsorted(self.starts, j, side="right") - 1)
 
-    def where(self, j):
+    def where(self, j, part=None):
         s = self._shard_of(j)
         return f"{self.shards[s][0]} record {j - self.starts[s]} ({self.names[j]})"
 
@@ -172,13 +177,13 @@ class RecordSource:
         ds = tf.data.TFRecordDataset(files, buffer_size=4 * 2**20).take(len(position))
         ds = ds.enumerate().map(lambda g, record: (tf.gather(position, g), record))
         ds = ds.filter(lambda k, record: k >= 0)
-        return ds.map(lambda k, record: (k, _parse(record)[1]),
+        return ds.map(lambda k, record: (k, _parse(record)[1][None]),
                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     def random_reader(self, indices):
         import tensorflow as tf
-        data = self.encoded(indices).map(lambda k, data: data)
-        data = data.batch(max(1, len(indices))).get_single_element()
+        data = self.encoded(indices).map(lambda k, files: files)
+        data = data.batch(max(1, len(indices))).get_single_element()  # [n, 1]
         return lambda k: tf.gather(data, k)
 
 
@@ -200,6 +205,10 @@ def _source_splits(src):
         raise UserError(f"DIR {src}: not a folder; pass the dataset folder that holds train/")
     splits = {s: folder.list_images(src, s) for s in SPLITS}
     splits = {s: paths for s, paths in splits.items() if paths}
+    if not splits and folder.layout_of(src) == folder.TWO_FOLDERS:
+        raise UserError(f"DIR {src}: holds a two-folder dataset (A/ and B/); to-tfrecord "
+                        f"converts aligned [A | B] datasets only, so train on the folder "
+                        f"itself (--data {src})")
     if not splits:
         raise UserError(f"DIR {src}: no .jpg or .png pairs in train/, val/ or test/; pass the "
                         "dataset folder that holds them as [A | B] side-by-side images")
@@ -235,11 +244,13 @@ def _prepare_out(out):
     return old
 
 
-def write(src, out, shards=0, log=None):
+def write(src, out, shards=0, log=None, preprocess=DEFAULT_PREPROCESS):
     """Convert the dataset folder ``src`` to TFRecords in ``out``; return the index written.
 
     ``shards``: shards per split (at most one per pair); 0 picks about one per 256 MB.
-    ``log`` (a print-like function) gets one line per split.
+    ``log`` (a print-like function) gets one line per split. ``preprocess``: the
+    ``--preprocess`` the records are for; only resize_and_crop (the default) needs every
+    pair twice as wide as high (the records hold the files as they are either way).
     """
     from ..errors import quiet_tensorflow_import
     from . import folder
@@ -248,8 +259,10 @@ def write(src, out, shards=0, log=None):
     splits = _source_splits(src)
     old = _prepare_out(out)
     tf = quiet_tensorflow_import()
+    # The same check --data DIR makes, before any writing (crops are checked by training).
+    check = DEFAULT_PREPROCESS if preprocess == DEFAULT_PREPROCESS else "none"
     for paths in splits.values():
-        folder.check_images(paths)  # the same check --data DIR makes, before any writing
+        folder.check_images(paths, preprocess=check)
     tag = f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     written, index = [], {"format": FORMAT, "version": VERSION, "source": fs.absolute(src),
                           "features": {"name": "bytes: the pair's file name",

@@ -55,13 +55,17 @@ def run_images(cfg, count):
     Check images are val/ pairs (train/ if there is none) resized to the training crop
     size; calibration images are training pairs.
     """
+    d = cfg.data
     try:
-        train_paths, shown = folder.find_pairs(cfg.data.path, CHECK_IMAGES)
+        train_paths, shown = folder.find_pairs(d.path, CHECK_IMAGES, dataset_mode=d.dataset_mode)
     except UserError:
         return None
-    check, _ = pipeline.eval_pairs(shown, cfg.data.crop_size, cfg.data.direction)
-    calibration, _ = pipeline.eval_pairs(train_paths[:count], cfg.data.crop_size,
-                                         cfg.data.direction)
+    # Every check image at the crop size, whatever --preprocess was: TFLite's input is fixed.
+    reading = dict(preprocess="resize_and_crop", load_size=d.crop_size, input_nc=d.input_nc,
+                   output_nc=d.output_nc)
+    check, _ = pipeline.eval_pairs(shown, d.crop_size, d.direction, **reading)
+    calibration, _ = pipeline.eval_pairs(train_paths[:count], d.crop_size, d.direction,
+                                         **reading)
     return np.asarray(check), np.asarray(calibration)
 
 

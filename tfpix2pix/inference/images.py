@@ -1,12 +1,16 @@
 """Images in and out of a translate function: decoding, channels, ranges, PNG files, inputs.
 
-Pixel conventions: uint8 arrays hold 0..255, float arrays hold [-1, 1] (the
-generator's range). Colour rules shared by every conversion here:
+Pixel conventions: uint8 arrays hold 0..255, uint16 arrays (16-bit PNGs, read at
+their real depth) 0..65535, float arrays hold [-1, 1] (the generator's range).
+Colour rules shared by every conversion here, the same as training's
+(``data.preprocess``):
 
 * grayscale -> RGB repeats the gray value in R, G and B;
-* RGB -> grayscale is ITU-R 601 luma, 0.299 R + 0.587 G + 0.114 B;
+* RGB -> grayscale is the luma of ``tf.image.rgb_to_grayscale``, 0.2989 R +
+  0.5870 G + 0.1140 B;
 * an alpha channel is removed by compositing on white:
-  ``c * a + white * (1 - a)`` with ``a`` the alpha scaled to [0, 1].
+  ``c * a + white * (1 - a)`` with ``a`` the alpha scaled to [0, 1]; 2 and 4
+  channels keep it (and add an opaque one where there is none).
 
 TensorFlow decodes files and encodes PNGs; PIL is imported only when a PIL
 image is passed in or asked back.
@@ -28,12 +32,17 @@ __all__ = ["read_image", "to_channels", "split_pair", "to_float", "to_uint8", "f
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 _SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"BM", b"GIF8")
-_LUMA = np.array([0.299, 0.587, 0.114])
+_LUMA = np.array([0.2989, 0.5870, 0.1140])  # tf.image.rgb_to_grayscale's weights
 _FORMATS = "PNG, JPEG, BMP or GIF"
 
 
+def _is_16_bit_png(data):
+    return data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 24 and data[24] == 16
+
+
 def read_image(path):
-    """Decode a PNG, JPEG, BMP or GIF (first frame) file to a uint8 HxWxC array (C in 1..4).
+    """Decode a PNG, JPEG, BMP or GIF (first frame) file to an HxWxC array (C in 1..4),
+    uint8, or uint16 for a 16-bit PNG.
 
     JPEGs use the INTEGER_ACCURATE DCT, as the training pipeline does, so pixels
     match PIL's. A missing, unreadable or corrupt file raises a one-line UserError.
@@ -53,6 +62,8 @@ def read_image(path):
     try:
         if data.startswith(b"\xff\xd8\xff"):
             image = tf.io.decode_jpeg(data, dct_method="INTEGER_ACCURATE")
+        elif _is_16_bit_png(data):
+            image = tf.io.decode_png(data, dtype=tf.uint16)
         else:
             image = tf.io.decode_image(data, expand_animations=False)
         return image.numpy()
@@ -73,13 +84,16 @@ def _as_hwc(image):
 
 def _convert(x, channels, lo, hi):
     """Channel conversion in float64 for pixels in [lo, hi] (hi is white, and opaque alpha)."""
-    if channels not in (1, 3, 4):
-        raise ValueError(f"channels must be 1, 3 or 4, not {channels!r}")
+    if channels not in (1, 2, 3, 4):
+        raise ValueError(f"channels must be 1 to 4, not {channels!r}")
     has_alpha = x.shape[-1] in (2, 4)
     color, alpha = (x[..., :-1], x[..., -1:]) if has_alpha else (x, None)
-    if channels == 4:
+    if channels in (2, 4):
         if alpha is None:
             alpha = np.full(x.shape[:-1] + (1,), hi, np.float64)
+        if channels == 2:
+            gray = color if color.shape[-1] == 1 else (color @ _LUMA)[..., None]
+            return np.concatenate([gray, alpha], axis=-1)
         rgb = np.repeat(color, 3, axis=-1) if color.shape[-1] == 1 else color
         return np.concatenate([rgb, alpha], axis=-1)
     if alpha is not None:
@@ -91,20 +105,16 @@ def _convert(x, channels, lo, hi):
 
 
 def to_channels(image, channels):
-    """uint8 HxWxC (C = 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA) or HxW -> uint8 HxWx``channels``.
-
-    ``channels`` is 1, 3 or 4. Alpha is composited on white unless 4 channels are
-    asked for, where it is kept (and added as opaque when missing).
-    """
-    if channels not in (1, 3, 4):
-        raise ValueError(f"channels must be 1, 3 or 4, not {channels!r}")
+    """uint8 or uint16 HxWxC (C = 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA) or HxW -> the same
+    dtype, HxWx``channels`` (1 to 4), by the module's colour rules."""
     image = _as_hwc(image)
-    if image.dtype != np.uint8:
-        raise ValueError(f"to_channels expects uint8 pixels, got {image.dtype}")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"to_channels expects uint8 or uint16 pixels, got {image.dtype}")
     if image.shape[-1] == channels:
         return image
-    out = _convert(image.astype(np.float64), channels, 0.0, 255.0)
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+    top = float(np.iinfo(image.dtype).max)
+    out = _convert(image.astype(np.float64), channels, 0.0, top)
+    return np.clip(np.round(out), 0, top).astype(image.dtype)
 
 
 def split_pair(image, direction, name="image"):
@@ -120,16 +130,19 @@ def split_pair(image, direction, name="image"):
     return (a, b) if direction == "AtoB" else (b, a)
 
 
-def to_float(u8):
-    """uint8 0..255 -> float32 in [-1, 1] (x / 127.5 - 1, as the training pipeline)."""
-    return np.asarray(u8).astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+def to_float(pixels):
+    """uint8 0..255 or uint16 0..65535 -> float32 in [-1, 1] (as the training pipeline:
+    x / 127.5 - 1, or x / 32767.5 - 1)."""
+    pixels = np.asarray(pixels)
+    half = np.float32(32767.5 if pixels.dtype == np.uint16 else 127.5)
+    return pixels.astype(np.float32) / half - np.float32(1.0)
 
 
 @dataclass(frozen=True)
 class Kind:
     """What ``from_user`` was given, so ``to_user`` can answer in kind.
 
-    ``source`` is "pil", "uint8" or "float"; ``mode`` the PIL mode (or None);
+    ``source`` is "pil", "uint8", "uint16" or "float"; ``mode`` the PIL mode (or None);
     ``dtype`` the float dtype of a float array; ``squeeze`` is True for a 2D array.
     """
 
@@ -163,10 +176,10 @@ def _pil_to_uint8(image):
 def from_user(obj, channels=None):
     """A user's image -> (float32 HxWxC in [-1, 1], Kind).
 
-    Accepted: a PIL image; a uint8 array HxW or HxWxC, read as 0..255; a float
-    array, read as [-1, 1] (values further than 1e-3 outside it are refused, and
-    the rest clipped). Other dtypes are refused. ``channels`` (1, 3 or 4)
-    converts the channels with the module's rules; None keeps them.
+    Accepted: a PIL image; a uint8 array HxW or HxWxC, read as 0..255 (uint16 as
+    0..65535); a float array, read as [-1, 1] (values further than 1e-3 outside it
+    are refused, and the rest clipped). Other dtypes are refused. ``channels`` (1
+    to 4) converts the channels with the module's rules; None keeps them.
     """
     if _is_pil(obj):
         kind = Kind("pil", mode=obj.mode)
@@ -176,8 +189,8 @@ def from_user(obj, channels=None):
         if array.ndim not in (2, 3):
             raise UserError(f"array of shape {array.shape}: pass one image, HxW or HxWxC")
         squeeze = array.ndim == 2
-        if array.dtype == np.uint8:
-            kind, image = Kind("uint8", squeeze=squeeze), _as_hwc(array)
+        if array.dtype in (np.uint8, np.uint16):
+            kind, image = Kind(array.dtype.name, squeeze=squeeze), _as_hwc(array)
         elif np.issubdtype(array.dtype, np.floating):
             kind = Kind("float", dtype=array.dtype.str, squeeze=squeeze)
             x = _as_hwc(array).astype(np.float64)
@@ -191,8 +204,8 @@ def from_user(obj, channels=None):
                 x = _convert(x, channels, -1.0, 1.0)
             return x.astype(np.float32), kind
         else:
-            raise UserError(f"array of dtype {array.dtype}: pass uint8 (0..255) or float "
-                            "([-1, 1]) pixels")
+            raise UserError(f"array of dtype {array.dtype}: pass uint8 (0..255), uint16 "
+                            "(0..65535) or float ([-1, 1]) pixels")
     if channels is not None:
         image = to_channels(image, channels)
     return to_float(image), kind
@@ -210,6 +223,9 @@ def to_user(result, kind):
     if kind.source == "float":
         out = np.clip(result, -1.0, 1.0).astype(kind.dtype)
         return out[..., 0] if squeeze else out
+    if kind.source == "uint16":
+        u16 = np.clip(np.round((result + 1.0) * 32767.5), 0, 65535).astype(np.uint16)
+        return u16[..., 0] if squeeze else u16
     u8 = to_uint8(result)
     if kind.source == "uint8":
         return u8[..., 0] if squeeze else u8
@@ -218,10 +234,11 @@ def to_user(result, kind):
 
 
 def write_png(path, image):
-    """Write a uint8 HxW or HxWxC image as PNG, atomically, creating parent folders."""
+    """Write a uint8 (or uint16: a 16-bit PNG) HxW or HxWxC image as PNG, atomically,
+    creating parent folders."""
     image = _as_hwc(image)
-    if image.dtype != np.uint8:
-        raise ValueError(f"write_png expects uint8 pixels, got {image.dtype}")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"write_png expects uint8 or uint16 pixels, got {image.dtype}")
     return write_atomic(path, tf.io.encode_png(image).numpy())
 
 

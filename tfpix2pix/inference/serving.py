@@ -4,32 +4,19 @@
   shape with the output channels. H and W that are not multiples of the generator's
   stride are reflect-padded at the bottom and right, and the output is cropped back.
 - ``bytes_fn``: a batch of encoded images (PNG, JPEG, GIF or BMP, each of its own size)
-  -> PNG strings of the translations. Grayscale becomes RGB by repetition; an alpha
-  channel is dropped.
+  -> PNG strings of the translations. Channels are converted to the model's as training
+  converts them (``data.preprocess``: gray repeated, alpha composited on white).
 
-Padding is written with ``tf.gather`` on reflected indices rather than ``tf.pad``, so it
-has no size limit (``REFLECT`` needs a pad smaller than the image) and no control flow
-that TFLite or ONNX converters would have to handle. It equals ``numpy.pad(mode="reflect")``.
+Padding is ``models.padding.pad_to_multiple`` (training pads the same way).
 """
 
 import tensorflow as tf
 
+from ..data import preprocess
+from ..models.padding import pad_to_multiple
+
 INPUT_KEY, OUTPUT_KEY = "image", "output"
 BYTES_INPUT_KEY, BYTES_OUTPUT_KEY = "image_bytes", "output_bytes"  # "_bytes": REST gives b64
-
-
-def _reflected(size, length):
-    """Indices 0..length-1 folded into 0..size-1 by reflection about the edges."""
-    period = tf.maximum(2 * (size - 1), 1)
-    i = tf.range(length) % period
-    return tf.where(i < size, i, period - i)
-
-
-def pad_to_multiple(x, stride):
-    """Reflect-pad NHWC ``x`` at the bottom and right to multiples of ``stride``."""
-    h, w = tf.shape(x)[1], tf.shape(x)[2]
-    x = tf.gather(x, _reflected(h, -(-h // stride) * stride), axis=1)
-    return tf.gather(x, _reflected(w, -(-w // stride) * stride), axis=2)
 
 
 def float_fn(model, stride, in_channels):
@@ -53,12 +40,14 @@ def _is_image(data):
 
 
 def decode(data, channels):
-    """One encoded image -> float32 HWC in [-1, 1]. JPEGs decode as PIL (and training) do."""
-    image = tf.cond(
-        tf.io.is_jpeg(data),
-        lambda: tf.io.decode_jpeg(data, channels=channels, dct_method="INTEGER_ACCURATE"),
-        lambda: tf.io.decode_image(data, channels=channels, expand_animations=False))
-    return tf.cast(image, tf.float32) / 127.5 - 1.0
+    """One encoded image -> float32 HWC in [-1, 1] with ``channels`` channels, exactly as
+    training reads it (``data.preprocess``: JPEGs as PIL decodes them, alpha composited on
+    white, the same luma); a 16-bit PNG at its 16 bits."""
+    def at(depth):
+        image = preprocess.to_channels(preprocess.decode_file(data, 0, depth), channels)
+        return tf.cast(image, tf.float32) / (127.5 if depth == 8 else 32767.5) - 1.0
+
+    return tf.cond(preprocess.is_16_bit_png(data), lambda: at(16), lambda: at(8))
 
 
 def encode_png(y):

@@ -40,7 +40,7 @@ def restore_generator(run_dir):
     if checkpoint is None:
         raise UserError(f"{run_dir}: no checkpoint in {os.path.join(run_dir, 'checkpoints')}; "
                         "train the run first (python -m tfpix2pix.train --run-dir ...)")
-    generator = build_generator(**generator_kwargs(cfg.model))
+    generator = build_generator(**generator_kwargs(cfg.model, cfg.data))
     step = tf.Variable(0, dtype=tf.int64)
     tf.train.Checkpoint(generator=generator, step=step).restore(checkpoint).expect_partial() \
         .assert_existing_objects_matched()
@@ -106,11 +106,12 @@ def model_info(cfg, test_mode, step):
     """What an export records about its model (written as tfpix2pix.json)."""
     multiple = stride(cfg.model.netG, cfg.model.num_downs)
     return {"name": cfg.name, "netG": cfg.model.netG, "direction": cfg.data.direction,
-            "test_mode": test_mode, "stride": multiple, "in_channels": 3, "out_channels": 3,
+            "test_mode": test_mode, "stride": multiple, "in_channels": cfg.data.input_nc,
+            "out_channels": cfg.data.output_nc,
             "input_size_rule": f"any height and width; reflect-padded at the bottom and right "
                                f"to multiples of {multiple}, and the output cropped back",
             "training_step": step, "tfpix2pix_version": __version__,
-            "generator": generator_kwargs(cfg.model)}
+            "generator": generator_kwargs(cfg.model, cfg.data)}
 
 
 def from_run(run_dir, test_mode=None, fast=True):

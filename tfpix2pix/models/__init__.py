@@ -1,7 +1,20 @@
-"""Generators and discriminators, created by name (see ``registry``)."""
+"""Generators and discriminators, created by name (see ``registry``).
 
-from .registry import (DISCRIMINATORS, GENERATORS, NORMS, TEST_MODES, build_discriminator,
-                       build_generator, generator_kwargs, stride)
+Importing this package does not import TensorFlow; ``discriminator_features``
+(from ``multiscale``) is loaded on first use.
+"""
 
-__all__ = ["build_generator", "build_discriminator", "generator_kwargs", "stride", "GENERATORS",
+from .registry import (DISCRIMINATORS, GENERATORS, NORMS, TEST_MODES, Architecture,
+                       build_discriminator, build_generator, discriminator_kwargs,
+                       generator_kwargs, stride)
+
+__all__ = ["build_generator", "build_discriminator", "discriminator_features",
+           "generator_kwargs", "discriminator_kwargs", "stride", "Architecture", "GENERATORS",
            "DISCRIMINATORS", "NORMS", "TEST_MODES"]
+
+
+def __getattr__(name):
+    if name == "discriminator_features":
+        from .multiscale import discriminator_features
+        return discriminator_features
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -36,15 +36,50 @@ def conv_bias(norm):
     return norm not in ("batch", "sync_batch")
 
 
-def conv(filters, strides, use_bias, name, padding="same", dtype=None):
-    return keras.layers.Conv2D(filters, 4, strides=strides, padding=padding, use_bias=use_bias,
-                               kernel_initializer=conv_init(), name=name, dtype=dtype)
+def conv(filters, strides, use_bias, name, padding="same", dtype=None, kernel_size=4):
+    return keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding,
+                               use_bias=use_bias, kernel_initializer=conv_init(), name=name,
+                               dtype=dtype)
 
 
-def conv_transpose(filters, use_bias, name):
-    # 4x4, stride 2, "same": the same geometry as PyTorch's ConvTranspose2d(k=4, s=2, p=1).
-    return keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=use_bias,
-                                        kernel_initializer=conv_init(), name=name)
+def padded_conv(x, filters, strides, use_bias, name, kernel_size=4, dtype=None):
+    """PyTorch's ``Conv2d(padding=1)``: zero-pad 1 on every side, then a "valid" conv.
+
+    Keras's "same" is not that for stride 2: TensorFlow pads 0 before and 1 after
+    there, which shifts every output by one input pixel. Layers ``{name}_pad`` and
+    ``{name}_conv``.
+    """
+    x = keras.layers.ZeroPadding2D(1, name=f"{name}_pad", dtype=dtype)(x)
+    return conv(filters, strides, use_bias, name=f"{name}_conv", padding="valid", dtype=dtype,
+                kernel_size=kernel_size)(x)
+
+
+def conv_transpose(filters, use_bias, name, kernel_size=4, padding="same"):
+    # The default, 4x4 stride 2 "same", has the geometry of PyTorch's ConvTranspose2d(k=4,
+    # s=2, p=1). Other PyTorch paddings need "valid" and a crop (see ``resnet``).
+    return keras.layers.Conv2DTranspose(filters, kernel_size, strides=2, padding=padding,
+                                        use_bias=use_bias, kernel_initializer=conv_init(),
+                                        name=name)
+
+
+@keras.saving.register_keras_serializable(package="tfpix2pix")
+class ReflectionPad2D(keras.layers.Layer):
+    """PyTorch's ``ReflectionPad2d(padding)`` on NHWC maps: mirror ``padding`` rows and
+    columns on each side, without repeating the edge (numpy's and TF's "reflect").
+
+    Each spatial side must be longer than ``padding``.
+    """
+
+    def __init__(self, padding=1, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = int(padding)
+
+    def call(self, inputs):
+        p = self.padding
+        return keras.ops.pad(inputs, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
 
 
 def normalization(norm, name):

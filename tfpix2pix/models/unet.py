@@ -15,6 +15,11 @@ weights depends on it):
 - decoder block: ReLU -> ConvTranspose -> Norm (-> Dropout 0.5 on the first
   three), applied to concat(skip, upsampled);
 - output: ReLU -> ConvTranspose (with bias) -> tanh.
+
+``skips=False`` is the paper's encoder-decoder ablation (``encoder_decoder_256``):
+the same encoder and the same decoder filter counts, with the skip connections
+severed, so each decoder block takes only the previous block's output (its
+deconvs have half the input channels of the U-Net's, except the innermost).
 """
 
 import keras
@@ -25,8 +30,14 @@ DROPOUT_BLOCKS = 3  # the paper's CD512-CD1024-CD1024
 
 
 def unet_generator(num_downs=8, in_channels=3, out_channels=3, ngf=64, norm="batch",
-                   use_dropout=True, name="generator"):
-    """Build the U-Net; see ``registry.build_generator`` for the arguments."""
+                   use_dropout=True, skips=True, name="generator"):
+    """Build the U-Net; see ``registry.build_generator`` for the common arguments.
+
+    Args:
+        num_downs: stride-2 levels; the innermost map is (H, W) / 2**num_downs.
+        skips: concatenate each encoder level's output into the decoder (U-Net);
+            False gives the encoder-decoder, with no ``Concatenate`` layer.
+    """
     if num_downs < 2:
         raise ValueError(f"`num_downs` must be at least 2. Received: num_downs={num_downs}")
     bias = conv_bias(norm)
@@ -36,27 +47,28 @@ def unet_generator(num_downs=8, in_channels=3, out_channels=3, ngf=64, norm="bat
 
     image = keras.Input((None, None, in_channels), name="image")
 
-    # Encoder: skips[i - 1] is level i's output.
+    # Encoder: encoded[i - 1] is level i's output.
     x = conv(width(1), 2, bias, name="enc1_conv")(image)
-    skips = [x]
+    encoded = [x]
     for level in range(2, num_downs + 1):
         x = leaky_relu(f"enc{level}_lrelu")(x)
         x = conv(width(level), 2, bias, name=f"enc{level}_conv")(x)
         if level < num_downs:
             x = apply_norm(x, norm, name=f"enc{level}_norm")
-        skips.append(x)
+        encoded.append(x)
 
     # Decoder: block ``level`` upsamples to the resolution of encoder level - 1.
     for i, level in enumerate(range(num_downs, 1, -1)):
-        if level < num_downs:
-            x = keras.layers.Concatenate(name=f"dec{level}_concat")([skips[level - 1], x])
+        if skips and level < num_downs:
+            x = keras.layers.Concatenate(name=f"dec{level}_concat")([encoded[level - 1], x])
         x = keras.layers.ReLU(name=f"dec{level}_relu")(x)
         x = conv_transpose(width(level - 1), bias, name=f"dec{level}_deconv")(x)
         x = apply_norm(x, norm, name=f"dec{level}_norm")
         if use_dropout and i < DROPOUT_BLOCKS:
             x = keras.layers.Dropout(0.5, name=f"dec{level}_dropout")(x)
 
-    x = keras.layers.Concatenate(name="dec1_concat")([skips[0], x])
+    if skips:
+        x = keras.layers.Concatenate(name="dec1_concat")([encoded[0], x])
     x = keras.layers.ReLU(name="dec1_relu")(x)
     x = conv_transpose(out_channels, True, name="dec1_deconv")(x)
     output = keras.layers.Activation("tanh", dtype="float32", name="output")(x)

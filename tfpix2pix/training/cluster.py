@@ -13,6 +13,7 @@ run folder must be on storage all workers see (one machine, NFS, gs://).
 """
 
 import shutil
+import signal
 import tempfile
 
 import tensorflow as tf
@@ -50,11 +51,11 @@ class Role:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
 
-    def _sums(self, value):
-        """(sum, sum of squares) of ``value`` over all replicas of all workers."""
-        x = tf.constant(float(value), tf.float64)
+    def _sum(self, values):
+        """The element-wise sum of ``values`` (floats) over all replicas of all workers."""
+        x = tf.constant([float(v) for v in values], tf.float64)
         per_replica = self.strategy.experimental_distribute_values_from_function(
-            lambda _ctx: tf.stack([x, x * x]))
+            lambda _ctx: x)
         total = self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
         return [float(v) for v in total.numpy()]
 
@@ -62,7 +63,7 @@ class Role:
         """Fail on every worker alike unless all of them restored the same step."""
         if not self.multiworker:
             return
-        total, squares = self._sums(step)
+        total, squares = self._sum([step, step * step])
         n = self.strategy.num_replicas_in_sync
         if total * total != n * squares:  # all equal exactly when the variance is zero
             raise UserError(
@@ -70,8 +71,15 @@ class Role:
                 f"{total / n:g}); put --run-dir on storage every worker sees (the chief's "
                 "checkpoints are the ones restored) and rerun the same command on all of them")
 
-    def any_requested(self, requested):
-        """Whether a stop was requested on any worker (every worker gets the same answer)."""
+    def agreed_signal(self, signum):
+        """The stop signal requested on any worker (SIGTERM over SIGINT), or None.
+
+        Every worker gets the same answer, so all of them stop after the same step and
+        exit with the same status (a scheduler must not see a stopped chief succeed).
+        """
         if not self.multiworker:
-            return requested
-        return self._sums(1.0 if requested else 0.0)[0] > 0
+            return signum
+        terms, ints = self._sum([signum == signal.SIGTERM, signum == signal.SIGINT])
+        if terms:
+            return signal.SIGTERM
+        return signal.SIGINT if ints else None

@@ -18,7 +18,8 @@ from .step import Pix2Pix, make_strategy
 from .stop import StopRequest
 from .summaries import IntervalMeans, Summaries, image_grid
 
-LOSSES = ("G_GAN", "G_L1", "D_real", "D_fake")  # shown in the progress bar and TensorBoard
+# D's mean outputs go to TensorBoard as D/...; every other metric is a loss term.
+D_OUTPUTS = {"D_x": "D/real_mean", "D_G_z": "D/fake_mean"}
 # How a collective operation fails when a worker of a multi-worker run is gone.
 WORKER_LOST = (tf.errors.UnavailableError, tf.errors.CancelledError,
                tf.errors.DeadlineExceededError, tf.errors.AbortedError)
@@ -27,7 +28,7 @@ WORKER_LOST = (tf.errors.UnavailableError, tf.errors.CancelledError,
 def train(cfg, files=None, out=None, err=None, stop=None, strategy=None):
     """Train (or resume) the run described by ``cfg``. Returns a small summary dict.
 
-    ``files`` is ``folder.find_pairs``'s answer if the caller already has it;
+    ``files`` is ``folder.find_splits``'s answer if the caller already has it;
     ``out`` gets the final report, ``err`` the progress bar (default: stdout, stderr).
     ``stop`` is a ``StopRequest`` whose signal handlers the caller has installed
     (the CLI does so first thing); without it, ``train`` installs its own. On
@@ -54,8 +55,15 @@ def _train(cfg, files, out, err, stop, strategy):
                             "train(..., strategy=) one made at the start of your program"
                             ) from None
     role = Role(strategy)
-    train_paths, grid_paths = files or folder.find_pairs(cfg.data.path, cfg.log.num_images)
-    folder.check_images(train_paths, grid_paths, decode=cfg.data.cache == "none")
+    d = cfg.data
+    train_paths, val_paths = files or folder.find_splits(d.path, dataset_mode=d.dataset_mode)
+    grid_paths = (val_paths or train_paths)[:cfg.log.num_images]
+    # How pixels are read, for the checks and every pipeline: preprocessing and channels.
+    reading = dict(preprocess=d.preprocess, load_size=d.load_size, crop_size=d.crop_size,
+                   input_nc=d.input_nc, output_nc=d.output_nc)
+    info = folder.check_images(train_paths, grid_paths, *([val_paths] if val_paths else []),
+                               decode=d.cache == "none", direction=d.direction,
+                               batch_size=cfg.train.batch_size, **reading)
     run_dir = cfg.run_dir
     if role.chief:
         run_folder.prepare(cfg)
@@ -77,6 +85,7 @@ def _train(cfg, files, out, err, stop, strategy):
     stop_at = min(total, cfg.train.max_steps) if cfg.train.max_steps else total
 
     model = Pix2Pix(cfg, strategy, per_epoch)
+    losses = [k for k in model.metric_names if k not in D_OUTPUTS]  # progress bar, TensorBoard
     checkpoint = model.checkpoint()
     manager = tf.train.CheckpointManager(
         checkpoint, os.path.join(role.write_dir(run_dir), "checkpoints"),
@@ -96,19 +105,33 @@ def _train(cfg, files, out, err, stop, strategy):
     if start:
         print(f"Resuming {run_dir} at step {start} (epoch {start // per_epoch + 1}).", file=out)
 
-    grid_a, grid_b = pipeline.eval_pairs(grid_paths, cfg.data.crop_size, cfg.data.direction)
+    def fixed(pairs):  # (A, B) per pair at their evaluation size, no jitter
+        return pipeline.eval_pairs(pairs, direction=d.direction, bit_depth=info.bit_depth,
+                                   as_list=True, **reading)
+
+    grid_pairs = fixed(grid_paths)
+    val_pairs = fixed(val_paths) if val_paths else None
     data = pipeline.TrainData(
-        train_paths, load_size=cfg.data.load_size, crop_size=cfg.data.crop_size,
-        direction=cfg.data.direction, flip=not cfg.data.no_flip, seed=cfg.train.seed,
-        global_batch=batch, cache=cfg.data.cache, cache_dir=os.path.join(run_dir, "cache"))
+        train_paths, direction=d.direction, flip=not d.no_flip, seed=cfg.train.seed,
+        global_batch=batch, cache=d.cache, cache_dir=os.path.join(run_dir, "cache"),
+        bit_depth=info.bit_depth, **reading)
     batches = data.distribute(strategy, start)
     summaries = Summaries(run_dir if role.chief else None)
+    if start == 0:
+        summaries.hparams(hparam_values(cfg), trial_id=cfg.name)
     progress = Progress(start, total, per_epoch, batch, line_every=cfg.log.log_every, stream=err)
     per_call = cfg.train.steps_per_call
 
     def write_grid(step):
         # Every worker translates (the same collective reads everywhere); the chief writes.
-        return summaries.grid(step, image_grid(grid_a, model.translate(grid_a), grid_b))
+        outputs = translated(model, grid_pairs)
+        path = summaries.grid(step, image_grid([a[0] for a, _ in grid_pairs],
+                                               [f[0] for f in outputs],
+                                               [b[0] for _, b in grid_pairs]))
+        if val_pairs:
+            summary["val_l1"] = mean_l1(model, val_pairs)
+            summaries.scalars(step, {"val/L1": summary["val_l1"]})
+        return path
 
     def run_steps(step, count):
         """``count`` steps from ``step`` in one call; their mean metrics as floats."""
@@ -145,8 +168,15 @@ def _train(cfg, files, out, err, stop, strategy):
 
     # The stop request is checked only here, between calls (see stop.py); the workers of a
     # multi-worker run agree on it, so that all of them stop after the same step.
+    remote_stop = False
+
     def stopping():
-        return role.any_requested(stop.requested)
+        nonlocal remote_stop
+        agreed = role.agreed_signal(stop.signum)
+        if agreed is not None and not stop.requested:
+            stop.request(agreed)  # asked on another worker: stop and exit as it does
+            remote_stop = True
+        return agreed is not None
 
     stopped = False
     try:
@@ -158,12 +188,12 @@ def _train(cfg, files, out, err, stop, strategy):
             metrics = run_steps(step, count)
             interval.add(metrics, seconds=time.perf_counter() - began, steps=count)
             before, step = step, step + count
-            progress.update(step, {k: metrics[k] for k in LOSSES})
+            progress.update(step, {k: metrics[k] for k in losses})
             if due(cfg.log.log_every, before, step):
                 means = interval.pop()
-                scalars = {f"loss/{k}": means[k] for k in LOSSES}
-                scalars.update({"D/real_mean": means["D_x"], "D/fake_mean": means["D_G_z"],
-                                "lr": float(model.lr_schedule(step - 1)),
+                scalars = {f"loss/{k}": means[k] for k in losses}
+                scalars.update({tag: means[k] for k, tag in D_OUTPUTS.items() if k in means})
+                scalars.update({"lr": float(model.lr_schedule(step - 1)),
                                 "perf/images_per_sec": means["steps_per_sec"] * batch})
                 summaries.scalars(step, scalars)
             if due(cfg.log.image_every, before, step):
@@ -173,7 +203,7 @@ def _train(cfg, files, out, err, stop, strategy):
         if stopped:
             save()
         elif metrics:
-            progress.update(step, {k: metrics[k] for k in LOSSES}, force=True)
+            progress.update(step, {k: metrics[k] for k in losses}, force=True)
     finally:
         progress.close()
         summaries.close()
@@ -183,8 +213,8 @@ def _train(cfg, files, out, err, stop, strategy):
     if role.multiworker:
         summary["weights_sha256"] = weights_digest(model)
     if stopped:
-        name = stop.name or "another worker"
-        summary["stopped_by"] = name
+        name = stop.name + (" on another worker" if remote_stop else "")
+        summary["stopped_by"] = stop.name
         print(f"Stopped by {name} at step {step}; checkpoint saved in "
               f"{os.path.join(run_dir, 'checkpoints')}. Rerun the same command to resume.",
               file=out)
@@ -193,11 +223,31 @@ def _train(cfg, files, out, err, stop, strategy):
     return summary
 
 
+def translated(model, pairs):
+    """G(A) of every (A, B) pair (each [1, H, W, C]) in the run's test mode."""
+    return [model.translate(a).numpy() for a, _b in pairs]
+
+
+def mean_l1(model, pairs):
+    """Mean |G(A) - B| over every pixel of ``pairs``, images in [-1, 1]."""
+    total = count = 0.0
+    for (_a, b), fake in zip(pairs, translated(model, pairs)):
+        total += float(np.abs(fake - b.numpy()).sum())
+        count += fake.size
+    return total / count
+
+
+def hparam_values(cfg):
+    """The config's leaves as HParams values (bool, int, float or str)."""
+    from .. import config as C
+    return {key: C.get(cfg, key) for key, _f, _t in C.leaves()}
+
+
 def weights_digest(model):
     """SHA-256 of G's and D's trainable weights: equal on workers that are in sync."""
     digest = hashlib.sha256()
     for net in (model.generator, model.discriminator):
-        for variable in net.trainable_variables:
+        for variable in net.trainable_variables if net is not None else ():
             digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
     return digest.hexdigest()
 
@@ -213,6 +263,8 @@ def _report(cfg, s, stop, out, role):
     print(f"\n{state} at step {s['step']} of {s['total_steps']} in {s['seconds']:.0f} s.\n"
           f"  run folder:  {run_dir}  (config.yaml, checkpoints/, images/)\n"
           f"  image grid:  {s['last_grid']}  (rows: input | output | target)\n"
+          + (f"  val L1:      {s['val_l1']:.4f}  (mean |G(A) - B| over the val split)\n"
+             if "val_l1" in s else "") +
           f"  TensorBoard: tensorboard --logdir {os.path.dirname(run_dir) or '.'}", file=out)
     if stop < s["total_steps"]:
         print("  Rerun the same command without --max-steps to continue.", file=out)

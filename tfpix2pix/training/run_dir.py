@@ -15,8 +15,9 @@ from ..errors import UserError
 CONFIG_FILE = "config.yaml"
 # Settings that define the run; changing them on resume would mix two runs.
 # (Epochs, logging and max_steps may change: that is how a run is extended.)
+# (no_gan: such a run has no D to resume; the channels fix G's and D's shapes.)
 IDENTITY_KEYS = tuple(k for k, _f, _t in C.leaves() if k.startswith("model.")) + (
-    "data.direction", "train.batch_size")
+    "data.direction", "data.input_nc", "data.output_nc", "train.batch_size", "train.no_gan")
 
 
 def saved_config(run_dir):

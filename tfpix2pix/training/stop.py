@@ -61,6 +61,17 @@ class StopRequest:
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
+    def reinstall(self):
+        """Take SIGINT and SIGTERM back after native code replaced their handlers.
+
+        TensorFlow's coordination service (started by MultiWorkerMirroredStrategy)
+        installs a C++ SIGTERM handler of its own, behind Python's back; Python's
+        ``signal.getsignal`` still reports ours, but the process no longer calls it.
+        """
+        if self._previous:
+            for sig in SIGNALS:
+                signal.signal(sig, self._handle)
+
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)

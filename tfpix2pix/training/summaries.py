@@ -12,9 +12,26 @@ def to_uint8(x):
     return np.clip(np.round((np.asarray(x) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
+def _as_rgb(x):
+    """HxWxC in [-1, 1] -> HxWx3 for display: gray (and gray + alpha) repeated, alpha dropped."""
+    x = np.asarray(x, np.float32)
+    if x.shape[-1] in (1, 2):
+        return np.repeat(x[..., :1], 3, axis=-1)
+    return x[..., :3]
+
+
 def image_grid(real_a, fake_b, real_b):
-    """One row per pair: input | output | target, as a uint8 HxWx3 array."""
-    rows = [np.concatenate([a, f, b], axis=1) for a, f, b in zip(real_a, fake_b, real_b)]
+    """One row per pair: input | output | target, as a uint8 HxWx3 array.
+
+    Each argument is a batch (N, H, W, C) or a list of HxWxC images of their own sizes
+    (``--preprocess none`` or ``scale_width``); rows narrower than the widest are
+    padded with black on the right. A and B may have different channel counts.
+    """
+    rows = [np.concatenate([_as_rgb(a), _as_rgb(f), _as_rgb(b)], axis=1)
+            for a, f, b in zip(real_a, fake_b, real_b)]
+    width = max(row.shape[1] for row in rows)
+    rows = [np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0)), constant_values=-1.0)
+            for row in rows]
     return to_uint8(np.concatenate(rows, axis=0))
 
 
@@ -58,6 +75,14 @@ class Summaries:
         with self.writer.as_default(step=step):
             for name, value in values.items():
                 tf.summary.scalar(name, value)
+        self.writer.flush()
+
+    def hparams(self, values, trial_id):
+        """Log the run's config to TensorBoard's HParams dashboard (with its scalars, e.g.
+        ``val/L1``, as the metrics): ``values`` maps names to bool, int, float or str."""
+        from tensorboard.plugins.hparams import api as hp
+        with self.writer.as_default():
+            hp.hparams(values, trial_id=trial_id)
         self.writer.flush()
 
     def grid(self, step, grid):

@@ -22,7 +22,7 @@ setup(
         # Converting and checking exports; the ranges start at the versions verified together.
         "tflite": ["ai-edge-litert>=2.3,<3"],
         "onnx": ["tf2onnx>=1.17,<2", "onnx>=1.23,<2", "onnxruntime>=1.32,<2"],
-        "test": ["pytest>=8", "pillow",  # PIL: the reference's decoder, for cross-checks
+        "test": ["pytest>=8", "pytest-xdist>=3", "pillow",  # PIL: the reference's decoder
                  "ai-edge-litert>=2.3,<3",
                  "tf2onnx>=1.17,<2", "onnx>=1.23,<2", "onnxruntime>=1.32,<2"],
     },

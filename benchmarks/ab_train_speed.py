@@ -16,7 +16,6 @@ Only JSON goes to stdout; run on an otherwise idle machine.
 """
 
 import argparse
-import datetime
 import json
 import os
 import statistics
@@ -74,13 +73,8 @@ def main(argv=None):
            "other": {"root": other, "median_steps_per_s": that},
            "ratio_this_over_other": round(this / that, 4),
            "rounds": rounds, "train_speed_args": extra, "machine": machine.describe(),
-           "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
-               timespec="seconds")}
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.output:
-        with open(args.output, "w") as fh:
-            fh.write(text + "\n")
+           "date_utc": machine.utc_now()}
+    machine.emit(out, args.output)
     return 0
 
 

@@ -24,8 +24,6 @@ same machine). Only the JSON goes to stdout; run on an otherwise idle machine.
 """
 
 import argparse
-import datetime
-import json
 import os
 import platform
 import shutil
@@ -172,15 +170,11 @@ def main(argv=None):
                      "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
                      "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()},
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date_utc": machine.utc_now(),
     }
     if args.step_rate:
         result["meets_target"] = all(r["meets_target"] for r in results.values())
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.output:
-        with open(args.output, "w") as fh:
-            fh.write(text + "\n")
+    machine.emit(result, args.output)
     return 0
 
 

@@ -22,9 +22,7 @@ Only JSON goes to stdout; run on an otherwise idle machine.
 """
 
 import argparse
-import datetime
 import io
-import json
 import os
 import platform
 import shutil
@@ -127,16 +125,11 @@ def main(argv=None):
             "software": {"python": platform.python_version(), "tensorflow": tf.__version__,
                          "keras": keras.__version__},
             "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-            "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                timespec="seconds"),
+            "date_utc": machine.utc_now(),
         }
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    line = json.dumps(result)
-    print(line)
-    if args.output:
-        with open(args.output, "a") as fh:
-            fh.write(line + "\n")
+    machine.emit(result, args.output, lines=True)
     return 0
 
 

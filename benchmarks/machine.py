@@ -7,7 +7,9 @@ Zen 3/Zen 4, 26 is Zen 5), cores, RAM and the instruction-set flags that decide 
 kernels TensorFlow, oneDNN and XNNPACK can use.
 """
 
+import datetime
 import importlib.util
+import json
 import os
 import platform
 import sys
@@ -63,3 +65,19 @@ def onednn_enabled(env_value):
         return env_value.strip().lower() not in ("0", "false", "off")
     flags = describe()["flags"]
     return any(flags[f] for f in ("avx512_vnni", "avx512_bf16", "amx_tile"))
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def emit(result, output=None, lines=False):
+    """Print a benchmark's JSON on stdout and write it to ``output`` too, if given.
+
+    ``lines``: one compact line, appended to ``output`` (JSON lines, one run a line).
+    """
+    text = json.dumps(result, indent=None if lines else 2)
+    print(text, flush=True)
+    if output:
+        with open(output, "a" if lines else "w") as fh:
+            fh.write(text + "\n")

@@ -23,7 +23,6 @@ run on an otherwise idle machine.
 """
 
 import argparse
-import datetime
 import itertools
 import json
 import os
@@ -133,7 +132,8 @@ def run_one(args):
     from tfpix2pix.config import Config, apply_overrides, validate
     from tfpix2pix.data import folder, pipeline
     from tfpix2pix.errors import UserError
-    from tfpix2pix.training.step import Pix2Pix, make_strategy
+    from tfpix2pix.training.step import Pix2Pix
+    from tfpix2pix.training.strategy import make_strategy
 
     try:
         if args.data:
@@ -226,13 +226,9 @@ def run_one(args):
                      "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
                      "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()},
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date_utc": machine.utc_now(),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.output:
-        with open(args.output, "w") as fh:
-            fh.write(text + "\n")
+    machine.emit(result, args.output)
     return 0
 
 

@@ -16,7 +16,7 @@ from tfpix2pix import config as C
 from tfpix2pix.data import cache, folder, fs
 from tfpix2pix.data.pipeline import CACHE_MODES, TrainData, eval_pairs
 from tfpix2pix.errors import UserError
-from tfpix2pix.training.step import make_strategy
+from tfpix2pix.training.strategy import make_strategy
 
 UNIT = 1 / 127.5  # one uint8 step in [-1, 1]
 

@@ -8,7 +8,8 @@ import tensorflow as tf
 from conftest import feeds_instance_norm, tiny_config
 
 from tfpix2pix.errors import Pix2PixWarning
-from tfpix2pix.training.step import Pix2Pix, make_strategy
+from tfpix2pix.training.step import Pix2Pix
+from tfpix2pix.training.strategy import make_strategy
 
 
 def _same_start(cfg):
@@ -47,6 +48,12 @@ METRIC_RTOL = 1e-3
 #   Elementwise comparison after Adam steps is not meaningful: where g1 and g2 nearly cancel,
 #   Adam's m / sqrt(v) amplifies rounding, and single elements moved by up to 4% of lr.
 NORM_RTOL = 1e-2
+# - sync_batch's 2-step updates: run alone, every kernel within 1.2e-4 (three inits); with two
+#   test processes sharing the 2 cores, once 1.007e-2 (enc5, whose BatchNorm normalises 2x2
+#   maps over a global batch of 2, 8 values a channel, summed by the all-reduce in an order
+#   that follows the threads). Plain batch norm on 2 replicas, the bug this catches, is at
+#   1.3 to 1.4 (its statistics are each replica's own). The step-1 gradients stay at NORM_RTOL.
+SYNC_BATCH_UPDATE_RTOL = 5e-2
 
 
 def _relative(two, one):
@@ -89,18 +96,19 @@ def test_two_replicas_take_the_same_step_as_one_device(norm):
     assert int(mirrored.step.numpy()) == 2 and int(mirrored.g_optimizer.iterations.numpy()) == 2
     for model, _opt, model2, _opt2 in pairs:
         for i, w in _compared_variables(model):
-            if len(w.shape) < 2:
+            if norm == "sync_batch" and len(w.shape) < 2:
                 # A short vector (D's first bias has ndf = 8 elements) after two Adam steps:
                 # where an element's two gradients nearly cancel, m / sqrt(v) turns rounding
-                # into an update of up to lr, and with sync_batch's all-reduced statistics
-                # (summed in a thread-dependent order) one such element can put the whole
-                # vector past the bound (seen once in 4 runs when two test processes shared
-                # the CPU). Its gradient was compared at step 1, above.
+                # into an update of up to lr, so with sync_batch's thread-ordered sums (see
+                # SYNC_BATCH_UPDATE_RTOL) one element can put the whole vector past any bound
+                # (seen once with two test processes on the CPU). Its gradient was compared
+                # at step 1, above.
                 continue
             w0 = start[id(model)][i]
             update_one = w.numpy() - w0
             update_two = model2.trainable_variables[i].numpy() - w0
-            assert _relative(update_two, update_one) < NORM_RTOL, f"2-step update of {w.path}"
+            bound = SYNC_BATCH_UPDATE_RTOL if norm == "sync_batch" else NORM_RTOL
+            assert _relative(update_two, update_one) < bound, f"2-step update of {w.path}"
     assert compared >= 20
 
 

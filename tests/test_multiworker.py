@@ -10,7 +10,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 import tensorflow as tf
 from conftest import feeds_instance_norm
 
@@ -118,17 +117,24 @@ def _trained_weights(run_dir):
     return {v.path: v.numpy() for net in (model.generator, model.discriminator)
             for v in net.trainable_variables if not feeds_instance_norm(net, v)}
 
-def test_a_killed_worker_is_reported_and_a_restart_resumes_from_the_chiefs_checkpoint(
-        pairs_dir, tmp_path):
-    run_dir = tmp_path / "run"  # one folder for both, as on one machine or shared storage
-    argv = _argv(pairs_dir, run_dir, "--epochs", "15", "--n-epochs-decay", "1")  # 64 steps
+def _two_workers_past_the_first_checkpoint(argv, run_dir):
+    """Start worker 0 (the chief) and worker 1; return them once the chief has saved its
+    first checkpoint (step 4)."""
     ports = _free_ports(2)
     chief, worker = (_start(argv, i, ports) for i in range(2))
     state = run_dir / "checkpoints" / "checkpoint"
     deadline = time.monotonic() + LIMIT
-    while not state.exists():  # the chief has saved its first checkpoint (step 4)
+    while not state.exists():
         assert chief.poll() is None and time.monotonic() < deadline, chief.stderr.read()
         time.sleep(0.05)
+    return chief, worker
+
+
+def test_a_killed_worker_is_reported_and_a_restart_resumes_from_the_chiefs_checkpoint(
+        pairs_dir, tmp_path):
+    run_dir = tmp_path / "run"  # one folder for both, as on one machine or shared storage
+    argv = _argv(pairs_dir, run_dir, "--epochs", "15", "--n-epochs-decay", "1")  # 64 steps
+    chief, worker = _two_workers_past_the_first_checkpoint(argv, run_dir)
     worker.send_signal(signal.SIGKILL)
     _finish(worker)
     status, _out, err = _finish(chief)  # it notices the lost peer and stops with one line
@@ -157,13 +163,7 @@ def test_sigterm_on_one_worker_stops_both_after_the_same_step_with_its_exit_stat
     # the job instead of seeing the chief succeed.
     run_dir = tmp_path / "run"
     argv = _argv(pairs_dir, run_dir, "--epochs", "15", "--n-epochs-decay", "1")  # 64 steps
-    ports = _free_ports(2)
-    chief, worker = (_start(argv, i, ports) for i in range(2))
-    state = run_dir / "checkpoints" / "checkpoint"
-    deadline = time.monotonic() + LIMIT
-    while not state.exists():  # the chief has saved its first checkpoint (step 4)
-        assert chief.poll() is None and time.monotonic() < deadline, chief.stderr.read()
-        time.sleep(0.05)
+    chief, worker = _two_workers_past_the_first_checkpoint(argv, run_dir)
     worker.send_signal(signal.SIGTERM)
     results = [_finish(p) for p in (chief, worker)]
     steps = []

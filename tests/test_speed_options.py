@@ -1,12 +1,15 @@
 """--precision, --jit and --steps-per-call: the same training, computed differently."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import feeds_instance_norm, tiny_config
 
 from tfpix2pix.training import precision
-from tfpix2pix.training.step import Pix2Pix, make_strategy
+from tfpix2pix.training.step import Pix2Pix
+from tfpix2pix.training.strategy import make_strategy
 
 # A shallower U-Net than the other tests' (depth 4 at 32 px): XLA compile time grows with the
 # number of layers, and these tests compile several variants of the step.
@@ -212,3 +215,44 @@ def test_four_steps_in_one_call_equal_four_calls(jit):
     for v1, v2 in zip(calls.generator.non_trainable_variables,
                       looped.generator.non_trainable_variables):
         np.testing.assert_array_equal(v2.numpy(), v1.numpy())
+
+
+# --- through the loop ---------------------------------------------------------------------
+
+def _loop_config(pairs_dir, run_dir, **train):
+    return tiny_config(pairs_dir, run_dir, data={"load_size": 36, "crop_size": 32},
+                       model={"num_downs": 4}, train={"n_epochs": 5, **train},
+                       log={"log_every": 6, "image_every": 100, "checkpoint_every": 10})
+
+
+def test_intervals_that_are_not_multiples_of_the_call_take_effect_at_the_call_that_crosses_them(
+        pairs_dir, tmp_path):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    from tfpix2pix.training.loop import train
+    run_dir = tmp_path / "run"
+    summary = train(_loop_config(pairs_dir, run_dir, steps_per_call=4, max_steps=18),
+                    out=open(os.devnull, "w"), err=open(os.devnull, "w"))
+    assert summary["step"] == 18  # the last call is shortened to end at --max-steps
+    acc = event_accumulator.EventAccumulator(str(run_dir),
+                                             size_guidance={event_accumulator.TENSORS: 0})
+    acc.Reload()
+    # Calls end at 4, 8, 12, 16, 18: --log-every 6 is crossed by the calls ending at 8 and
+    # 12 (and the run's end); --checkpoint-every 10 by the call ending at 12, then the end.
+    assert [e.step for e in acc.Tensors("loss/G_L1")] == [8, 12, 18]
+    saved = tf.train.get_checkpoint_state(str(run_dir / "checkpoints"))
+    assert [int(p.rsplit("-", 1)[1]) for p in saved.all_model_checkpoint_paths] == [12, 18]
+
+
+def test_a_bf16_trained_run_resumes_in_fp32_and_exports_float32(pairs_dir, tmp_path):
+    from tfpix2pix.inference.translator import from_run
+    from tfpix2pix.training.loop import train
+    run_dir = tmp_path / "run"
+    quiet = dict(out=open(os.devnull, "w"), err=open(os.devnull, "w"))
+    first = train(_loop_config(pairs_dir, run_dir, precision="mixed_bf16", max_steps=2), **quiet)
+    assert first["precision"] == "mixed_bf16" and first["step"] == 2
+    again = train(_loop_config(pairs_dir, run_dir, precision="fp32", max_steps=3), **quiet)
+    assert again["start_step"] == 2 and again["step"] == 3 and again["precision"] == "fp32"
+    translator = from_run(str(run_dir))
+    out = translator(np.zeros((32, 48, 3), np.float32))
+    assert out.dtype == np.float32 and out.shape == (32, 48, 3) and np.isfinite(out).all()

@@ -36,19 +36,21 @@ def native_stderr_silenced(enabled=True):
         os.close(saved)
 
 
-def require_tensorflow(quiet=False, before_first_op=None):
+def require_tensorflow(quiet=False, before_first_op=None, first_op=True):
     """Import TensorFlow, or raise a UserError that says how to install it.
 
     With ``quiet``, the native start-up banner is dropped (``native_stderr_silenced``),
     so a command's own messages are what the user sees. ``before_first_op()`` runs
     after the import and before TensorFlow's first op (a multi-worker strategy must).
+    ``first_op=False`` only imports (for file-system calls made before the strategy).
     """
     try:
         with native_stderr_silenced(quiet):
             import tensorflow as tf
             if before_first_op:
                 before_first_op()
-            tf.constant(0.0) + 1.0  # the first op prints oneDNN's banner: inside the window
+            if first_op:
+                tf.constant(0.0) + 1.0  # the first op prints oneDNN's banner: in the window
     except ModuleNotFoundError as exc:  # pragma: no cover - depends on the environment
         raise UserError(
             "TensorFlow is not installed: run pip install 'tfpix2pix[cpu]' "
@@ -56,12 +58,17 @@ def require_tensorflow(quiet=False, before_first_op=None):
     return tf
 
 
-def quiet_tensorflow_import(level="2", before_first_op=None):
+_USER_LOG_LEVEL = []  # whether the user had set TF_CPP_MIN_LOG_LEVEL, as first seen
+
+
+def quiet_tensorflow_import(level="2", before_first_op=None, first_op=True):
     """Import TensorFlow for a command: its logs below ``level`` off and the start-up banner
     dropped, unless the user set TF_CPP_MIN_LOG_LEVEL (then everything is left as set)."""
-    quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    if not _USER_LOG_LEVEL:
+        _USER_LOG_LEVEL.append("TF_CPP_MIN_LOG_LEVEL" in os.environ)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", level)
-    return require_tensorflow(quiet=quiet, before_first_op=before_first_op)
+    return require_tensorflow(quiet=not _USER_LOG_LEVEL[0], before_first_op=before_first_op,
+                              first_op=first_op)
 
 
 class Pix2PixWarning(UserWarning):

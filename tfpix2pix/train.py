@@ -36,7 +36,7 @@ def main(argv=None, out=None, err=None):
             strategy = []  # made before TF's first op: a multi-worker strategy must be
 
             def make_strategy():
-                from .training.step import make_strategy
+                from .training.strategy import make_strategy
                 strategy.append(make_strategy(cfg.train.strategy))
                 stop.reinstall()  # a multi-worker strategy takes SIGTERM for itself
 

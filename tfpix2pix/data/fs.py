@@ -17,8 +17,10 @@ def is_remote(path):
 
 
 def _gfile():
+    # Import only: no op yet, so that a multi-worker strategy can still be made after a
+    # --data gs://... folder was looked at (the CLI does that before TensorFlow's first op).
     from ..errors import quiet_tensorflow_import
-    return quiet_tensorflow_import().io.gfile
+    return quiet_tensorflow_import(first_op=False).io.gfile
 
 
 def join(path, *parts):

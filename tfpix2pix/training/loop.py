@@ -14,7 +14,8 @@ from ..errors import UserError
 from . import run_dir as run_folder
 from .progress import Progress
 from .cluster import Role
-from .step import Pix2Pix, make_strategy
+from .step import Pix2Pix
+from .strategy import make_strategy
 from .stop import StopRequest
 from .summaries import IntervalMeans, Summaries, image_grid
 

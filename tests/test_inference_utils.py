@@ -144,11 +144,38 @@ def test_to_channels_alpha_composited_on_white():
 
 def test_to_channels_rgb_to_gray_and_rgba():
     rgb = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [10, 20, 30]]], np.uint8)
-    # 601 luma: 76.245, 149.685, 29.07, 18.15
+    # tf.image.rgb_to_grayscale's luma (as training): 76.22, 149.69, 29.07, 18.15
     np.testing.assert_array_equal(I.to_channels(rgb, 1)[0, :, 0], [76, 150, 29, 18])
     rgba = I.to_channels(rgb, 4)
     np.testing.assert_array_equal(rgba[..., :3], rgb)
     assert (rgba[..., 3] == 255).all()
+
+
+@pytest.mark.parametrize("channels, dtype", [(4, np.uint8), (2, np.uint8), (3, np.uint16),
+                                             (1, np.uint16)])
+def test_predict_the_export_and_training_read_a_file_alike(tmp_path, channels, dtype):
+    # One colour rule (alpha on white, the same luma) and the file's own bit depth, whether
+    # training reads the pair, predict reads the file (numpy), or the export's bytes
+    # endpoint decodes it (TensorFlow).
+    from tfpix2pix.data.pipeline import eval_pairs
+    from tfpix2pix.inference import serving
+    top = np.iinfo(dtype).max
+    pair = np.random.default_rng(channels).integers(0, top + 1, (16, 32, channels)).astype(dtype)
+    path = tmp_path / "pair.png"
+    tf.io.write_file(str(path), tf.io.encode_png(pair))
+    image = I.read_image(path)
+    assert image.dtype == dtype
+    np.testing.assert_array_equal(image, pair)  # 16 bits are read as 16 bits
+    level = 1.0 / (127.5 if dtype == np.uint8 else 32767.5)
+    for nc in (1, 3):
+        trained, _ = eval_pairs([str(path)], 16, "AtoB", preprocess="none", input_nc=nc,
+                                output_nc=nc)
+        trained = trained.numpy()[0]
+        predicted = I.to_float(I.to_channels(image[:, :16], nc))
+        served = serving.decode(tf.io.encode_png(pair[:, :16]), nc).numpy()
+        np.testing.assert_array_equal(served, trained)
+        # numpy composites and weighs in float64, TensorFlow in float32: at most one level.
+        assert np.abs(predicted - trained).max() <= level + 1e-6
 
 
 def test_split_pair_both_directions():

@@ -94,6 +94,30 @@ def test_tfrecord_gives_the_folder_stream(dataset, tmp_path, cache):
     assert_same([grid_r], [grid])
 
 
+def test_urls_work_for_the_folder_and_to_tfrecord_through_tf_io_gfile(dataset, tmp_path):
+    # ram:// is TensorFlow's in-memory file system: a URL that goes through tf.io.gfile as
+    # gs:// and s3:// do, without a network.
+    remote = "ram://tfpix2pix-test-gfile/pairs"
+    for split in ("train", "val", "test"):
+        tf.io.gfile.makedirs(f"{remote}/{split}")
+        for name in sorted(os.listdir(dataset / split)):
+            tf.io.gfile.copy(str(dataset / split / name), f"{remote}/{split}/{name}", True)
+    records = "ram://tfpix2pix-test-gfile/records"
+    code, _out, err = convert(remote, records, "--shards", "2")
+    assert code == 0, err
+    streams = []
+    for data_path in (str(dataset), remote, records):
+        train, grid = folder.find_pairs(data_path, 2)
+        folder.check_images(train, grid)
+        data = TrainData(train, load_size=20, crop_size=16, direction="BtoA", flip=True, seed=4,
+                         global_batch=2, cache="memory")
+        streams.append((as_numpy(data.dataset().take(4)), eval_pairs(grid, 16, "BtoA")))
+    (local, local_grid), *others = streams
+    for stream, grid in others:
+        assert_same(stream, local)
+        assert_same([grid], [local_grid])
+
+
 def test_slices_across_shards(dataset, tmp_path):
     out = tmp_path / "records"
     convert(dataset, out, "--shards", "3")

@@ -34,7 +34,6 @@ import time
 
 import machine  # benchmarks/machine.py
 
-REPO_ROOT, DEFAULT_DATA = machine.REPO_ROOT, machine.DEFAULT_DATA
 machine.quiet_and_importable()
 TARGET_RATIO = 10.0  # pipeline pairs/s over train steps/s (batch 1), from the issue
 MODES = ("memory", "disk", "none")
@@ -92,12 +91,7 @@ def main(argv=None):
     from tfpix2pix.errors import UserError
 
     try:
-        if args.data:
-            name, data_path, direction = "user", args.data, "BtoA"
-        elif folder.list_images(DEFAULT_DATA, "train"):
-            name, data_path, direction = "facades", os.path.normpath(DEFAULT_DATA), "BtoA"
-        else:  # the built-in set draws label map (A) -> rendering (B)
-            name, data_path, direction = "builtin:shapes", "builtin:shapes", "AtoB"
+        name, data_path, direction = machine.training_data(args.data)
         cfg = apply_overrides(Config(), {
             "data": {"path": data_path, "direction": direction, "load_size": args.load_size,
                      "crop_size": args.crop_size},

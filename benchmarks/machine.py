@@ -67,6 +67,23 @@ def onednn_enabled(env_value):
     return any(flags[f] for f in ("avx512_vnni", "avx512_bf16", "amx_tile"))
 
 
+def training_data(path=None):
+    """(name, data path, direction) a training benchmark reads: ``path`` if given (taken as
+    BtoA), else facades labels->photo if the shared folder has it, else the built-in set,
+    which draws label map (A) -> rendering (B)."""
+    from tfpix2pix.data import folder
+
+    if path:
+        return "user", path, "BtoA"
+    if folder.list_images(DEFAULT_DATA, "train"):
+        return "facades", os.path.normpath(DEFAULT_DATA), "BtoA"
+    # Said aloud: a checkout outside the project folder (a git worktree in /tmp, say)
+    # has no ../shared beside it, and its figures are then of the built-in set.
+    print(f"benchmark data: no facades at {os.path.normpath(DEFAULT_DATA)}; using "
+          "builtin:shapes (pass --data to choose)", file=sys.stderr, flush=True)
+    return "builtin:shapes", "builtin:shapes", "AtoB"
+
+
 def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 

@@ -35,7 +35,6 @@ import time
 
 import machine  # benchmarks/machine.py
 
-REPO_ROOT, DEFAULT_DATA = machine.REPO_ROOT, machine.DEFAULT_DATA
 machine.quiet_and_importable()
 
 # The matrix: (batch, norm) pairs, and timed / warm-up steps for each batch size.
@@ -136,12 +135,7 @@ def run_one(args):
     from tfpix2pix.training.strategy import make_strategy
 
     try:
-        if args.data:
-            source, data_path, direction = "user", args.data, "BtoA"
-        elif folder.list_images(DEFAULT_DATA, "train"):
-            source, data_path, direction = "facades", os.path.normpath(DEFAULT_DATA), "BtoA"
-        else:  # the built-in set draws label map (A) -> rendering (B)
-            source, data_path, direction = "builtin:shapes", "builtin:shapes", "AtoB"
+        source, data_path, direction = machine.training_data(args.data)
         cfg = validate(apply_overrides(Config(), {
             "data": {"path": data_path, "direction": direction, "load_size": args.load_size,
                      "crop_size": args.crop_size},

@@ -115,3 +115,16 @@ def feeds_instance_norm(model, weight):
     layer, _, name = weight.path.rpartition("/")
     prefix = layer.rsplit("_", 1)[0]
     return name == "bias" and prefix + "_norm" in {layer.name for layer in model.layers}
+
+
+def as_numpy(batches):
+    """A stream of (A, B) batches as numpy pairs."""
+    return [(np.asarray(a), np.asarray(b)) for a, b in batches]
+
+
+def assert_same(xs, ys):
+    """Two lists of (A, B) pairs are equal, element for element."""
+    assert len(xs) == len(ys)
+    for (a1, b1), (a2, b2) in zip(xs, ys):
+        np.testing.assert_array_equal(a1, a2)
+        np.testing.assert_array_equal(b1, b2)

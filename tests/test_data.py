@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
-from conftest import write_pairs
+from conftest import as_numpy, assert_same, write_pairs
 from PIL import Image
 
 from tfpix2pix import config as C
@@ -19,17 +19,6 @@ from tfpix2pix.errors import UserError
 from tfpix2pix.training.strategy import make_strategy
 
 UNIT = 1 / 127.5  # one uint8 step in [-1, 1]
-
-
-def as_numpy(batches):
-    return [(np.asarray(a), np.asarray(b)) for a, b in batches]
-
-
-def assert_same_batches(xs, ys):
-    assert len(xs) == len(ys)
-    for (a1, b1), (a2, b2) in zip(xs, ys):
-        np.testing.assert_array_equal(a1, a2)
-        np.testing.assert_array_equal(b1, b2)
 
 
 def stacked(batches):
@@ -219,9 +208,9 @@ def test_flip_disabled_never_mirrors(tmp_path):
 def test_same_seed_same_epochs_in_separate_objects(twelve_pairs):
     one, two = make_data(twelve_pairs), make_data(twelve_pairs)
     for e in (0, 1):
-        assert_same_batches(as_numpy(one.epoch(e)), as_numpy(two.epoch(e)))
+        assert_same(as_numpy(one.epoch(e)), as_numpy(two.epoch(e)))
     # Iterating the same epoch twice gives the same batches too.
-    assert_same_batches(as_numpy(one.epoch(0)), as_numpy(one.epoch(0)))
+    assert_same(as_numpy(one.epoch(0)), as_numpy(one.epoch(0)))
 
 
 def test_other_seed_or_epoch_differs(twelve_pairs):
@@ -252,20 +241,20 @@ def test_skip_batches_equals_dropping_them(twelve_pairs, k):
     data = make_data(twelve_pairs)
     full = as_numpy(data.epoch(1))
     assert len(full) == 6
-    assert_same_batches(as_numpy(data.epoch(1, skip_batches=k)), full[k:])
+    assert_same(as_numpy(data.epoch(1, skip_batches=k)), full[k:])
     # A fresh object (as in a resumed process) gives the same tail.
-    assert_same_batches(as_numpy(make_data(twelve_pairs).epoch(1, skip_batches=k)), full[k:])
+    assert_same(as_numpy(make_data(twelve_pairs).epoch(1, skip_batches=k)), full[k:])
 
 
 def test_stream_resumes_across_epoch_boundary(twelve_pairs):
     data = make_data(twelve_pairs)
     whole = as_numpy(data.dataset().take(15))  # 6 steps per epoch: into epoch 2
-    assert_same_batches(whole[:6], as_numpy(data.epoch(0)))
-    assert_same_batches(whole[6:12], as_numpy(data.epoch(1)))
-    assert_same_batches(whole[12:], as_numpy(data.epoch(2))[:3])
+    assert_same(whole[:6], as_numpy(data.epoch(0)))
+    assert_same(whole[6:12], as_numpy(data.epoch(1)))
+    assert_same(whole[12:], as_numpy(data.epoch(2))[:3])
     for k in (4, 6, 11):  # mid-epoch, at the boundary, on the last step of an epoch
         resumed = as_numpy(make_data(twelve_pairs).dataset(start_step=k).take(15 - k))
-        assert_same_batches(resumed, whole[k:])
+        assert_same(resumed, whole[k:])
 
 
 def test_stream_is_infinite_and_each_epoch_is_a_permutation(tmp_path):
@@ -287,8 +276,8 @@ def test_cache_modes_give_the_same_stream(twelve_pairs, tmp_path):
     streams = {mode: as_numpy(make_data(twelve_pairs, cache=mode, cache_dir=str(tmp_path / "c"))
                               .dataset(start_step=4).take(9))  # across an epoch boundary
                for mode in CACHE_MODES}
-    assert_same_batches(streams["disk"], streams["memory"])
-    assert_same_batches(streams["none"], streams["memory"])
+    assert_same(streams["disk"], streams["memory"])
+    assert_same(streams["none"], streams["memory"])
     # Booleans from older callers still mean memory and none.
     assert make_data(twelve_pairs, cache=True).cache == "memory"
     assert make_data(twelve_pairs, cache=False).cache == "none"
@@ -310,8 +299,8 @@ def test_disk_cache_is_reused_by_a_second_train_data(twelve_pairs, tmp_path, mon
         raise AssertionError("a complete disk cache must be read, not decoded again")
     monkeypatch.setattr(cache.DiskCache, "fill", no_decoding)
     again = make_data(twelve_pairs, cache="disk", cache_dir=str(cache_dir))
-    assert_same_batches(as_numpy(again.dataset().take(8)), want)
-    assert_same_batches(as_numpy(again.dataset(start_step=5).take(3)), want[5:8])
+    assert_same(as_numpy(again.dataset().take(8)), want)
+    assert_same(as_numpy(again.dataset(start_step=5).take(3)), want[5:8])
     monkeypatch.undo()
     # Other settings are another cache (the folder name hashes what the pixels depend on).
     make_data(twelve_pairs, cache="disk", cache_dir=str(cache_dir), load_size=36).reader()
@@ -334,14 +323,14 @@ def test_partial_disk_cache_is_not_trusted(twelve_pairs, tmp_path):
     final.mkdir()
     (final / "00000000.pair").write_bytes(b"junk")
     assert not disk.complete()
-    assert_same_batches(as_numpy(data.dataset().take(8)), want)
+    assert_same(as_numpy(data.dataset().take(8)), want)
     assert disk.complete() and not tmp.exists()
     # A truncated pair file in a marked folder: not complete, filled again.
     victim = final / "00000005.pair"
     victim.write_bytes(victim.read_bytes()[:100])
     assert not disk.complete()
     again = make_data(twelve_pairs, cache="disk", cache_dir=str(cache_dir))
-    assert_same_batches(as_numpy(again.dataset().take(8)), want)
+    assert_same(as_numpy(again.dataset().take(8)), want)
     assert disk.complete()
 
 
@@ -363,7 +352,7 @@ def test_interrupted_fill_leaves_nothing_that_looks_complete(twelve_pairs, tmp_p
     want = as_numpy(make_data(twelve_pairs, cache="memory").dataset().take(4))
     got = as_numpy(make_data(twelve_pairs, cache="disk", cache_dir=str(cache_dir))
                    .dataset().take(4))
-    assert_same_batches(got, want)
+    assert_same(got, want)
 
 
 def test_disk_cache_needs_a_folder(twelve_pairs):
@@ -415,7 +404,7 @@ def test_default_strategy_gets_global_batches(twelve_pairs):
     data = make_data(twelve_pairs)
     batches = data.distribute(tf.distribute.get_strategy(), 3)
     got = [tuple(np.asarray(x) for x in next(batches)) for _ in range(4)]
-    assert_same_batches(got, as_numpy(data.dataset(3).take(4)))
+    assert_same(got, as_numpy(data.dataset(3).take(4)))
 
 
 @pytest.mark.parametrize("replicas,pipelines,batch", [(2, 2, 4), (4, 2, 4), (4, 2, 8), (2, 1, 2)])

@@ -100,13 +100,6 @@ def test_terms_are_float32_for_mixed_precision_logits(dtype):
     check(losses.g_term("vanilla", logit_maps([0.0], dtype=dtype)), [math.log(2)])
 
 
-def test_vanilla_equals_the_existing_bce():
-    logits = tf.random.stateless_normal((3, 5, 5, 1), seed=(1, 2))
-    real_term, fake_term = losses.d_terms("vanilla", logits, logits)
-    np.testing.assert_array_equal(real_term, losses.gan_bce(logits, is_real=True))
-    np.testing.assert_array_equal(fake_term, losses.gan_bce(logits, is_real=False))
-
-
 def test_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="`gan_mode` must be one of vanilla, lsgan, hinge, "
                                          "wgangp. Received: gan_mode='wgan'"):

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import as_numpy, assert_same
 from PIL import Image
 
 from tfpix2pix.data import cache, folder
@@ -64,17 +65,6 @@ def make(pairs, **overrides):
     kwargs = dict(load_size=40, crop_size=32, direction="AtoB", flip=True, seed=3,
                   global_batch=1)
     return TrainData(pairs, **{**kwargs, **overrides})
-
-
-def as_numpy(batches):
-    return [(np.asarray(a), np.asarray(b)) for a, b in batches]
-
-
-def assert_same(xs, ys):
-    assert len(xs) == len(ys)
-    for (a1, b1), (a2, b2) in zip(xs, ys):
-        np.testing.assert_array_equal(a1, a2)
-        np.testing.assert_array_equal(b1, b2)
 
 
 def one_line(excinfo, *needles):

@@ -7,10 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import ROOT, write_pairs
+from conftest import ROOT, as_numpy, assert_same, write_pairs
 
 from tfpix2pix.data import folder, tfrecord
 from tfpix2pix.data.__main__ import main
@@ -41,17 +40,6 @@ def one_line_error(code, stderr, *needles):
     assert stderr.startswith("error: ") and stderr.count("\n") == 1, stderr
     for needle in needles:
         assert str(needle) in stderr, (needle, stderr)
-
-
-def as_numpy(batches):
-    return [(np.asarray(a), np.asarray(b)) for a, b in batches]
-
-
-def assert_same(xs, ys):
-    assert len(xs) == len(ys)
-    for x, y in zip(xs, ys):
-        for u, v in zip(x, y):
-            np.testing.assert_array_equal(u, v)
 
 
 def test_writes_shards_and_index(dataset, tmp_path):

@@ -104,8 +104,8 @@ class TrainData:
             raise ValueError("cache='disk' needs a cache_dir (e.g. <run_dir>/cache)")
         self.cache_dir = cache_dir
         # Checked now (a wrong value is a ValueError here, not in the first stream).
-        PairFormat(preprocess, load_size, crop_size, direction, input_nc, output_nc,
-                   bit_depth or 8, self.pairs.layout)
+        self._given = PairFormat(preprocess, load_size, crop_size, direction, input_nc,
+                                 output_nc, bit_depth or 8, self.pairs.layout)
         self._options = dict(load_size=load_size, crop_size=crop_size, direction=direction,
                              preprocess=preprocess, input_nc=input_nc, output_nc=output_nc,
                              bit_depth=bit_depth)
@@ -118,7 +118,8 @@ class TrainData:
             try:
                 self._format = pair_format(self.pairs, **self._options)
             except tf.errors.OpError as exc:
-                raise read_failure(self.pairs, exc, "reading the training pairs") from None
+                raise read_failure(self.pairs, exc, "reading the training pairs",
+                                   fmt=self._given) from None
         return self._format
 
     def reader(self):

@@ -124,13 +124,10 @@ def generator_kwargs(model_cfg, data_cfg=None):
 
 
 def discriminator_kwargs(model_cfg, in_channels=6):
-    """``build_discriminator`` arguments for a config's ``model`` section.
-
-    ``num_D`` is read from ``model_cfg.num_D`` when the config has that field.
-    """
+    """``build_discriminator`` arguments for a config's ``model`` section."""
     m = model_cfg
     return {"name": m.netD, "in_channels": in_channels, "ndf": m.ndf, "n_layers": m.n_layers_D,
-            "norm": m.norm, "num_D": getattr(m, "num_D", 2)}
+            "norm": m.norm, "num_D": m.num_D}
 
 
 def build_generator(name="unet_256", in_channels=3, out_channels=3, ngf=64, norm="batch",

@@ -110,8 +110,9 @@ def _train(cfg, files, out, err, stop, strategy):
         return pipeline.eval_pairs(pairs, direction=d.direction, bit_depth=info.bit_depth,
                                    as_list=True, **reading)
 
-    grid_pairs = fixed(grid_paths)
     val_pairs = fixed(val_paths) if val_paths else None
+    # With a val split the grid's pairs are its first ones: decoded and translated once.
+    grid_pairs = val_pairs[:len(grid_paths)] if val_pairs else fixed(grid_paths)
     data = pipeline.TrainData(
         train_paths, direction=d.direction, flip=not d.no_flip, seed=cfg.train.seed,
         global_batch=batch, cache=d.cache, cache_dir=os.path.join(run_dir, "cache"),
@@ -125,12 +126,12 @@ def _train(cfg, files, out, err, stop, strategy):
 
     def write_grid(step):
         # Every worker translates (the same collective reads everywhere); the chief writes.
-        outputs = translated(model, grid_pairs)
+        outputs = translated(model, val_pairs or grid_pairs)  # the grid's come first
         path = summaries.grid(step, image_grid([a[0] for a, _ in grid_pairs],
-                                               [f[0] for f in outputs],
+                                               [f[0] for f in outputs[:len(grid_pairs)]],
                                                [b[0] for _, b in grid_pairs]))
         if val_pairs:
-            summary["val_l1"] = mean_l1(model, val_pairs)
+            summary["val_l1"] = mean_l1(val_pairs, outputs)
             summaries.scalars(step, {"val/L1": summary["val_l1"]})
         return path
 
@@ -174,8 +175,8 @@ def _train(cfg, files, out, err, stop, strategy):
     def stopping():
         nonlocal remote_stop
         agreed = role.agreed_signal(stop.signum)
-        if agreed is not None and not stop.requested:
-            stop.request(agreed)  # asked on another worker: stop and exit as it does
+        if agreed is not None and agreed != stop.signum:
+            stop.adopt(agreed)  # asked on another worker: stop and exit as every worker does
             remote_stop = True
         return agreed is not None
 
@@ -229,10 +230,10 @@ def translated(model, pairs):
     return [model.translate(a).numpy() for a, _b in pairs]
 
 
-def mean_l1(model, pairs):
-    """Mean |G(A) - B| over every pixel of ``pairs``, images in [-1, 1]."""
+def mean_l1(pairs, outputs):
+    """Mean |G(A) - B| over every pixel of ``pairs`` given their ``outputs``, in [-1, 1]."""
     total = count = 0.0
-    for (_a, b), fake in zip(pairs, translated(model, pairs)):
+    for (_a, b), fake in zip(pairs, outputs):
         total += float(np.abs(fake - b.numpy()).sum())
         count += fake.size
     return total / count

@@ -41,18 +41,8 @@ def _bce(logits, is_real):
     return tf.nn.sigmoid_cross_entropy_with_logits(target, logits)
 
 
-def gan_bce(logits, is_real):
-    """BCE of PatchGAN logits against an all-real (1) or all-fake (0) target."""
-    return _per_example_mean(_bce(logits, is_real))
-
-
 def l1(target, output):
     return _per_example_mean(tf.abs(target - output))
-
-
-def mean_probability(logits):
-    """Mean D(x) = sigmoid(logits) per example, for monitoring."""
-    return _per_example_mean(tf.sigmoid(logits))
 
 
 # The elementwise terms on a float32 logit map x (``_summed`` averages and sums them).

@@ -50,6 +50,10 @@ class StopRequest:
         if self.signum is None:
             self.signum = int(signum)
 
+    def adopt(self, signum):
+        """Stop for ``signum`` (agreed with other workers), whatever was asked here."""
+        self.signum = int(signum)
+
     def _handle(self, signum, _frame):
         if self.requested:
             raise KeyboardInterrupt(f"second {signal.Signals(signum).name}: stopping at once")

@@ -68,14 +68,16 @@ def _parser():
 def main(argv=None):
     p = _parser()
     args = p.parse_args(argv)
-    if min(args.steps or 1, args.warmup or 1, args.steps_per_call) < 1:
+    given = [v for v in (args.steps, args.warmup) if v is not None]  # None: the default
+    if min(given + [args.steps_per_call]) < 1:
         p.error("need --steps >= 1, --warmup >= 1 and --steps-per-call >= 1")
     if args.matrix:
         try:
             return run_matrix(args, _matrix_filter(args.only))
         except ValueError as exc:
             p.error(str(exc))
-    args.steps, args.warmup = args.steps or 50, args.warmup or 10
+    args.steps = 50 if args.steps is None else args.steps
+    args.warmup = 10 if args.warmup is None else args.warmup
     return run_one(args)
 
 
@@ -100,7 +102,9 @@ def run_matrix(args, kept):
         values = {"batch": batch, "precision": precision, "jit": jit, "steps_per_call": per_call}
         if any(str(values[axis]) not in allowed for axis, allowed in kept.items()):
             continue
-        steps, warmup = args.steps or MATRIX_STEPS[batch][0], args.warmup or MATRIX_STEPS[batch][1]
+        steps, warmup = MATRIX_STEPS[batch]
+        steps = steps if args.steps is None else args.steps
+        warmup = warmup if args.warmup is None else args.warmup
         cmd = [sys.executable, os.path.abspath(__file__), "--batch-size", str(batch),
                "--norm", norm, "--precision", precision, "--jit", jit,
                "--steps-per-call", str(per_call), "--steps", str(steps),

@@ -1,8 +1,13 @@
+import re
+
 from setuptools import find_packages, setup
+
+# The version is stated once, in tfpix2pix/version.py.
+VERSION = re.search(r'__version__ = "([^"]+)"', open("tfpix2pix/version.py").read()).group(1)
 
 setup(
     name="tfpix2pix",
-    version="0.1.0",
+    version=VERSION,
     description="pix2pix (Isola et al., CVPR 2017) for TensorFlow 2 and Keras 3",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
@@ -12,7 +17,9 @@ setup(
     # pip install "tfpix2pix[cpu]"  or  pip install "tfpix2pix[gpu]".
     install_requires=[
         "keras>=3.15,<4",
+        "matplotlib>=3.8",  # evaluate's confusion-matrix heatmap (Agg canvas, no display)
         "numpy>=1.26",
+        "pillow>=10",  # PIL images in and out of load(); the reference's JPEG decoder in tests
         "pyyaml>=6",
         "tensorboard>=2.21,<2.22",  # TF 2.21 no longer installs it; tf.summary needs it
     ],
@@ -22,11 +29,15 @@ setup(
         # Converting and checking exports; the ranges start at the versions verified together.
         "tflite": ["ai-edge-litert>=2.3,<3"],
         "onnx": ["tf2onnx>=1.17,<2", "onnx>=1.23,<2", "onnxruntime>=1.32,<2"],
-        "test": ["pytest>=8", "pytest-xdist>=3", "pillow",  # PIL: the reference's decoder
+        # python -m tfpix2pix.convert --from-pytorch: reads .pth files (a CPU build is enough).
+        "pytorch": ["torch"],
+        "test": ["pytest>=8", "pytest-xdist>=3",
                  "ai-edge-litert>=2.3,<3",
                  "tf2onnx>=1.17,<2", "onnx>=1.23,<2", "onnxruntime>=1.32,<2"],
     },
     entry_points={"console_scripts": ["tfpix2pix-train=tfpix2pix.train:main_entry",
                                       "tfpix2pix-predict=tfpix2pix.predict:main_entry",
-                                      "tfpix2pix-export=tfpix2pix.export.__main__:main_entry"]},
+                                      "tfpix2pix-evaluate=tfpix2pix.evaluate:main_entry",
+                                      "tfpix2pix-export=tfpix2pix.export.__main__:main_entry",
+                                      "tfpix2pix-convert=tfpix2pix.convert.__main__:main_entry"]},
 )

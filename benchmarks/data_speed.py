@@ -36,7 +36,7 @@ import machine  # benchmarks/machine.py
 
 machine.quiet_and_importable()
 TARGET_RATIO = 10.0  # pipeline pairs/s over train steps/s (batch 1), from the issue
-MODES = ("memory", "disk", "none")
+from tfpix2pix.names import CACHE_MODES as MODES  # noqa: E402  (no TensorFlow)
 
 
 def _time_source(pairs, mode, args, cfg, scratch):
@@ -87,7 +87,7 @@ def main(argv=None):
 
     import tfpix2pix
     from tfpix2pix.config import Config, apply_overrides
-    from tfpix2pix.data import folder, source, tfrecord
+    from tfpix2pix.data import folder, source, to_tfrecord
     from tfpix2pix.errors import UserError
 
     try:
@@ -114,7 +114,7 @@ def main(argv=None):
         for path in paths:
             os.symlink(os.path.abspath(path), os.path.join(src, "train", os.path.basename(path)))
         t = time.perf_counter()
-        tfrecord.write(src, os.path.join(scratch, "records"))
+        to_tfrecord.write(src, os.path.join(scratch, "records"))
         convert_s = time.perf_counter() - t
         sources = {"folder": source.Pairs.of_files(paths),
                    "tfrecord": folder.find_pairs(os.path.join(scratch, "records"), 1)[0]}

@@ -70,6 +70,7 @@ def main(argv=None):
     import_s = time.perf_counter() - t
 
     from tfpix2pix import config as C
+    from tfpix2pix import run_folder
     from tfpix2pix.data import folder, pipeline, synthetic
     from tfpix2pix.training import loop
     from tfpix2pix.training.step import Pix2Pix
@@ -101,7 +102,7 @@ def main(argv=None):
         summary = loop.train(cfg, out=io.StringIO(), err=io.StringIO())
         train_s = time.perf_counter() - t
         model, trained = generator_output(
-            tf.train.latest_checkpoint(os.path.join(cfg.run_dir, "checkpoints")))
+            run_folder.latest_checkpoint(cfg.run_dir))
         l1 = lambda x: float(np.mean(np.abs(x - real_b.numpy())))  # noqa: E731
         steps = summary["step"] - summary["start_step"]
         if args.keep:

@@ -1,7 +1,7 @@
-"""Inference latency of the 256x256 generator through every runtime, printed as JSON.
+"""Inference latency of the 256x256 generator by the runtimes the docs report, as JSON.
 
 One facades label map (256x256, batch 1) through the U-Net-256 generator in the ``eval``
-test mode, by each of these paths:
+test mode, by each of these paths (the ones docs/speed.md reports):
 
 - ``keras_tf_function``: the Keras inference model in the package's float ``tf.function``
   (``serving.float_fn``) under TensorFlow's defaults: the path load() took before it was
@@ -10,20 +10,16 @@ test mode, by each of these paths:
   imported, exactly as predict and the Python API do by default (it sets
   TF_ENABLE_ONEDNN_OPTS=1 unless set, rebuilds the generator from the export and runs
   ``translator.float_function``: frozen weights, large deconvolutions as four convs);
-- the same with ``TF_ENABLE_ONEDNN_OPTS`` 0 or 1 (set before TensorFlow is imported), with
-  inter-op threads 1, compiled by XLA (``jit_compile=True``), or frozen (variables made
-  constants so Grappler can fold BatchNorm into the convolutions);
-- ``saved_model``: the export's ``serving_default`` through ``tf.saved_model.load``, what
-  ``load()`` of an export calls;
-- ``tflite_<kind>``: the export converted to TFLite (fp32, fp16, int8 dynamic range,
-  int8_full) and run in LiteRT with its default XNNPACK delegate;
-- ``onnxruntime``: the export converted with tf2onnx, run by ONNX Runtime with the session
-  that ``export.onnx.run`` opens, and with explicit options;
-- ``..._static``: the same conversions from the float function with its input fixed at
-  [1, 256, 256, 3], as ``export --tflite`` writes them by default (``--tflite-size crop``;
-  the others are ``--tflite-size any``). The any-size signature leaves the TFLite tensors' shapes
-  dynamic (the padding computes them), which is far slower in LiteRT: as if XNNPACK took
-  none of the convolutions (int8 dynamic range then takes seconds per image).
+- ``tflite_fp32``, ``tflite_int8``: the generator converted to TFLite (float32, and int8
+  dynamic range) with any input size, as ``export --tflite-size any`` writes it, run in
+  LiteRT with its default XNNPACK delegate. The any-size signature leaves the TFLite
+  tensors' shapes dynamic, which is far slower in LiteRT: as if XNNPACK took none of the
+  convolutions (int8 dynamic range then takes seconds per image);
+- ``tflite_fp32_static``, ``tflite_int8_static``: the same conversions with the input
+  fixed at [1, 256, 256, 3], as ``export --tflite`` writes them by default
+  (``--tflite-size crop``);
+- ``onnxruntime_package_session``: the generator converted with tf2onnx, as ``export
+  --onnx`` does, run by ONNX Runtime with the session that ``export.onnx.run`` opens.
 
 Every variant runs in a fresh subprocess, so an environment variable applies before
 TensorFlow is imported and no two runtimes share a thread pool. A timed call is one
@@ -41,7 +37,7 @@ train label maps. Random weights make quantisation PSNR pessimistic.
 
     python benchmarks/infer_speed.py                  # 5 warm-up + 30 timed calls each
     python benchmarks/infer_speed.py --out            # also to benchmarks/results/
-    python benchmarks/infer_speed.py --run-dir runs/facades --variants tflite_fp32,tflite_int8
+    python benchmarks/infer_speed.py --run-dir runs/facades --variants tflite_fp32_static
 
 Only the JSON goes to stdout; run on an otherwise idle machine.
 """
@@ -72,8 +68,8 @@ REFERENCE = "keras_tf_function"
 SAME_OUTPUT_TOL = 1e-4  # max |diff| vs the reference for a path that may be the default
 TARGETS = {"default_speedup_vs_tf_function": 1.5, "tflite_int8_speedup_vs_fp32": 1.5,
            "tflite_int8_min_psnr_db": 35.0}
-TFLITE_KINDS = ("fp32", "fp16", "int8", "int8_full")
-QUANTISED = {f"tflite_{k}{s}" for k in TFLITE_KINDS[1:] for s in ("", "_static")}
+TFLITE_KINDS = ("fp32", "int8")  # int8: dynamic-range quantisation
+QUANTISED = {f"tflite_int8{s}" for s in ("", "_static")}
 
 
 def _variants():
@@ -82,25 +78,12 @@ def _variants():
     v = {REFERENCE: (tf_default, {"backend": "keras"}),
          # tfpix2pix.load() of the export, which sets TF_ENABLE_ONEDNN_OPTS=1 unless set
          # and translates through translator.float_function: what predict and load() do
-         "package_load": (tf_default, {"backend": "package"}),
-         "keras_tf_function+onednn0": ({ONEDNN: "0"}, {"backend": "keras"}),
-         "keras_tf_function+onednn1": ({ONEDNN: "1"}, {"backend": "keras"}),
-         "keras_tf_function+onednn1+inter1": ({ONEDNN: "1"}, {"backend": "keras", "inter": 1}),
-         "keras_xla": (tf_default, {"backend": "keras", "xla": True}),
-         "keras_xla+onednn1": ({ONEDNN: "1"}, {"backend": "keras", "xla": True}),
-         "keras_frozen": (tf_default, {"backend": "keras", "frozen": True}),
-         "keras_frozen+onednn1": ({ONEDNN: "1"}, {"backend": "keras", "frozen": True}),
-         "keras_frozen+onednn1+inter1": ({ONEDNN: "1"},
-                                         {"backend": "keras", "frozen": True, "inter": 1}),
-         "saved_model": (tf_default, {"backend": "saved_model"}),
-         "saved_model+onednn1": ({ONEDNN: "1"}, {"backend": "saved_model"})}
-    for kind in TFLITE_KINDS:
-        v[f"tflite_{kind}"] = ({}, {"backend": "tflite", "kind": kind})
-    for kind in TFLITE_KINDS:
-        v[f"tflite_{kind}_static"] = ({}, {"backend": "tflite", "kind": kind, "static": True})
-    v["onnxruntime_package_session"] = ({}, {"backend": "onnx", "tuned": False})
-    v["onnxruntime"] = ({}, {"backend": "onnx", "tuned": True})
-    v["onnxruntime_static"] = ({}, {"backend": "onnx", "tuned": True, "static": True})
+         "package_load": (tf_default, {"backend": "package"})}
+    for static in (False, True):
+        for kind in TFLITE_KINDS:
+            name = f"tflite_{kind}" + ("_static" if static else "")
+            v[name] = ({}, {"backend": "tflite", "kind": kind, "static": static})
+    v["onnxruntime_package_session"] = ({}, {"backend": "onnx"})
     return v
 
 
@@ -143,8 +126,6 @@ def prepare(work, opts):
     t_start = time.perf_counter()
     eval_x, eval_names = _label_maps(os.path.join(opts["data"], "val"), opts["images"])
     calib_x, _ = _label_maps(os.path.join(opts["data"], "train"), opts["bn_calls"])
-    rep_x, _ = _label_maps(os.path.join(opts["data"], "train"), opts["representative"],
-                           offset=opts["bn_calls"])
     np.save(os.path.join(work, "inputs.npy"), eval_x)
 
     import keras
@@ -153,9 +134,9 @@ def prepare(work, opts):
     from tfpix2pix import config as C
     from tfpix2pix.export import onnx as onnx_export
     from tfpix2pix.export import saved_model, tflite
-    from tfpix2pix.inference.translator import restore_generator
-    from tfpix2pix.models import build_generator, generator_kwargs
+    from tfpix2pix.models import build_generator, generator_kwargs, stride
     from tfpix2pix.models.test_mode import inference_model
+    from tfpix2pix.run_folder import restore_generator
 
     if opts["run_dir"]:
         cfg, generator, step = restore_generator(opts["run_dir"])
@@ -190,22 +171,22 @@ def prepare(work, opts):
     version_dir, float_fn = timed("saved_model", saved_model.write, model, cfg, "eval", step,
                                   os.path.join(work, "exported"), "bench")
     meta["files"]["saved_model"] = version_dir
-    # The package's export takes any N, H, W, so every tensor of the converted graph has a
-    # shape known only at run time. "_static" files are converted from the same float
-    # function with its input fixed at [1, 256, 256, 3] (the padding then folds away).
-    static_dir = os.path.join(work, "exported_static")
-    timed("saved_model_static", saved_model.write_fixed, model, float_fn, static_dir, SIZE, 3)
-    for suffix, source in (("", version_dir), ("_static", static_dir)):
+    # The converters read a SavedModel of the float translation without the request checks,
+    # as the export writes it: any N, H, W (every tensor's shape known only at run time), or
+    # "_static", fixed at [1, 256, 256, 3] (the padding then folds away).
+    multiple = stride(cfg.model.netG, cfg.model.num_downs)
+    for suffix, size in (("", None), ("_static", SIZE)):
+        source = timed(f"converter_source{suffix}", saved_model.write_source, model, multiple,
+                       os.path.join(work, f"source{suffix}"), 3, size)
         for kind in TFLITE_KINDS:
-            path = os.path.join(work, f"g_{kind}{suffix}.tflite")
-            rep = [rep_x[i:i + 1] for i in range(len(rep_x))] if kind == "int8_full" else None
             meta["files"][f"tflite_{kind}{suffix}"] = timed(
-                f"tflite_{kind}{suffix}", tflite.convert, source, path, kind, representative=rep)
-        meta["files"][f"onnx{suffix}"] = timed(f"onnx{suffix}", onnx_export.convert, source,
-                                               os.path.join(work, f"g{suffix}.onnx"))
+                f"tflite_{kind}{suffix}", tflite.convert, source,
+                os.path.join(work, f"g_{kind}{suffix}.tflite"), kind)
+        if not suffix:  # export --onnx converts the any-size source
+            meta["files"]["onnx"] = timed("onnx", onnx_export.convert, source,
+                                          os.path.join(work, "g.onnx"))
     meta["file_mib"] = {k: round(_size(p) / 2**20, 1) for k, p in meta["files"].items()}
     meta["prepare_s"]["total"] = round(time.perf_counter() - t_start, 1)
-    meta["representative_images"] = len(rep_x) if len(rep_x) else None
     with open(os.path.join(work, "meta.json"), "w") as fh:
         json.dump(meta, fh, indent=2)
 
@@ -218,51 +199,29 @@ def _size(path):
 
 # ----------------------------------------------------------------------------- one variant
 
-def _tf_runner(work, meta, options):
+def _keras_runner(work, meta):
+    """The reference: the Keras inference model in the package's float tf.function."""
     import numpy as np
     import tensorflow as tf
 
-    if options.get("inter"):
-        tf.config.threading.set_inter_op_parallelism_threads(options["inter"])
-    if options["backend"] == "saved_model":
-        loaded = tf.saved_model.load(meta["files"]["saved_model"])
-        signature = loaded.signatures["serving_default"]
-        def translate(x):
-            return signature(image=x)["output"]
-        keep = loaded
-    else:
-        from tfpix2pix import config as C
-        from tfpix2pix.inference import serving
-        from tfpix2pix.inference.translator import read_run_config
-        from tfpix2pix.models import build_generator, generator_kwargs, stride
-        from tfpix2pix.models.test_mode import inference_model
+    from tfpix2pix import config as C
+    from tfpix2pix.inference import serving
+    from tfpix2pix.models import build_generator, generator_kwargs, stride
+    from tfpix2pix.models.test_mode import inference_model
+    from tfpix2pix.run_folder import read_config
 
-        cfg = read_run_config(meta["run_dir"]) if meta["run_dir"] else C.Config()
-        generator = build_generator(**generator_kwargs(cfg.model))
-        generator.load_weights(os.path.join(work, "generator.weights.h5"))
-        model = inference_model(generator, "eval")
-        fn = serving.float_fn(model, stride(cfg.model.netG, cfg.model.num_downs), 3)
-        if options.get("xla"):  # the same body, compiled by XLA
-            fn = tf.function(fn.python_function, input_signature=fn.input_signature,
-                             jit_compile=True)
-        if options.get("frozen"):
-            from tensorflow.python.framework.convert_to_constants import (
-                convert_variables_to_constants_v2,
-            )
-            frozen = convert_variables_to_constants_v2(fn.get_concrete_function())
-
-            def fn(x):
-                return {"output": frozen(x)[0]}
-
-        def translate(x):
-            return fn(x)["output"]
-        keep = (generator, model, fn)
+    cfg = read_config(meta["run_dir"]) if meta["run_dir"] else C.Config()
+    generator = build_generator(**generator_kwargs(cfg.model))
+    generator.load_weights(os.path.join(work, "generator.weights.h5"))
+    model = inference_model(generator, "eval")
+    fn = serving.float_fn(model, stride(cfg.model.netG, cfg.model.num_downs), 3)
     settings = {"onednn_enabled": _onednn_enabled(),
                 "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
                 "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()}
+
     def run(x):
-        return np.asarray(translate(tf.constant(x)))
-    return run, settings, keep
+        return np.asarray(fn(tf.constant(x))["output"])
+    return run, settings, (generator, model, fn)
 
 
 def _package_runner(meta):
@@ -309,28 +268,18 @@ def _tflite_runner(meta, options, threads):
     return run, {"num_threads": threads, "delegate": "XNNPACK (LiteRT default)"}, interpreter
 
 
-def _onnx_runner(meta, options, threads):
+def _onnx_runner(meta):
+    """The session that export.onnx.run opens: ONNX Runtime's defaults, on the CPU."""
     import numpy as np
     import onnxruntime as ort
 
-    settings = {"onnxruntime": ort.__version__}
-    if options["tuned"]:
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        settings.update(graph_optimization="ORT_ENABLE_ALL", intra_op_threads=threads,
-                        inter_op_threads=1, execution_mode="sequential")
-    else:  # the session export.onnx.run opens
-        so = None
-        settings.update(session="onnxruntime defaults (as tfpix2pix.export.onnx.run)")
-    static = "_static" if options.get("static") else ""
-    session = ort.InferenceSession(meta["files"][f"onnx{static}"], sess_options=so,
-                                   providers=["CPUExecutionProvider"])
+    settings = {"onnxruntime": ort.__version__,
+                "session": "onnxruntime defaults (as tfpix2pix.export.onnx.run)"}
+    session = ort.InferenceSession(meta["files"]["onnx"], providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     names = [o.name for o in session.get_outputs()]
     output = "output" if "output" in names else names[0]
+
     def run(x):
         return np.asarray(session.run([output], {name: x})[0], dtype=np.float32)
     return run, settings, session
@@ -347,12 +296,12 @@ def run_variant(work, name, calls, warmup, threads, budget_s):
     t0 = time.perf_counter()
     if options["backend"] == "package":
         run, settings, keep = _package_runner(meta)
-    elif options["backend"] in ("keras", "saved_model"):
-        run, settings, keep = _tf_runner(work, meta, options)
+    elif options["backend"] == "keras":
+        run, settings, keep = _keras_runner(work, meta)
     elif options["backend"] == "tflite":
         run, settings, keep = _tflite_runner(meta, options, threads)
     else:
-        run, settings, keep = _onnx_runner(meta, options, threads)
+        run, settings, keep = _onnx_runner(meta)
     load_s = time.perf_counter() - t0
     def one(i):
         return run(images[i % len(images)][None])
@@ -423,7 +372,7 @@ def main(argv=None):
                         "are taken over rounds (default 1)")
     p.add_argument("--warmup", type=int, default=5, help="untimed calls first, incl. tracing")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
-                   help="LiteRT and ONNX Runtime threads (default: all logical cores)")
+                   help="LiteRT threads (default: all logical cores)")
     p.add_argument("--budget-s", type=float, default=120,
                    help="a variant slower than this for its calls gets fewer (at least 3) "
                         "and is compared on fewer images (default 120 s)")
@@ -431,8 +380,6 @@ def main(argv=None):
                    help="facades val label maps to cycle through and compare on (default 8)")
     p.add_argument("--bn-calls", type=int, default=32,
                    help="training-mode calls that calibrate BatchNorm of random weights")
-    p.add_argument("--representative", type=int, default=16,
-                   help="train label maps that calibrate tflite int8_full (default 16)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     p.add_argument("--run-dir", help="use this unet_256 run folder's latest checkpoint "
                    "instead of random weights")
@@ -481,7 +428,7 @@ def _drive(args, names, work, t_start):
     import numpy as np
 
     opts = {"data": args.data, "images": args.images, "bn_calls": args.bn_calls,
-            "representative": args.representative, "seed": args.seed, "run_dir": args.run_dir}
+            "seed": args.seed, "run_dir": args.run_dir}
     print("preparing: weights, SavedModel, TFLite x4, ONNX ...", file=sys.stderr)
     if _child(work, ["--_prepare", json.dumps(opts)], log=os.path.join(work, "prepare.log")):
         print("infer_speed: preparation failed (log above)", file=sys.stderr)
@@ -553,7 +500,7 @@ def _drive(args, names, work, t_start):
             >= TARGETS["default_speedup_vs_tf_function"]}
     for suffix in ("", "_static"):
         fp32 = by_name.get(f"tflite_fp32{suffix}")
-        for kind in ("int8", "int8_full"):
+        for kind in ("int8",):
             q = by_name.get(f"tflite_{kind}{suffix}")
             if fp32 and q:
                 speedup = round(fp32["median_ms"] / q["median_ms"], 3)

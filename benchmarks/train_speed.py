@@ -1,15 +1,17 @@
 """Training speed of the paper's full pix2pix model, printed as JSON.
 
 One configuration (the default: unet_256 G, 70x70 PatchGAN D, ngf = ndf = 64,
-batch norm, batch 1, resize 286 -> random crop 256, float32, no XLA, one step per
-call) under the default strategy, fed by the real ``TrainData`` pipeline: facades
-train pairs if present (``../shared/data/facades`` from the repo root, BtoA),
-else ``builtin:shapes``. A call is ``train_step(next(batches))`` (or, with
-``--steps-per-call K``, ``train_steps(batches, K)``) plus copying its metrics to
-the host, timed on its own with ``time.perf_counter``; its rate is K / seconds.
-The warm-up calls come first (the first traces, compiles and fills the data
-cache). The median of the per-call rates is the headline number. ``peak_rss_mb``
-is the process's peak resident memory (``ru_maxrss``) at the end.
+batch norm, batch 1, resize 286 -> random crop 256, float32, XLA as ``--jit auto``
+says (off on CPUs), one step per call) under the default strategy; the flags that
+change it are the training command's, with its defaults. It is fed by the real
+``TrainData`` pipeline: facades train pairs if present (``../shared/data/facades``
+from the repo root, BtoA), else ``builtin:shapes``. A call is
+``train_step(next(batches))`` (or, with ``--steps-per-call K``,
+``train_steps(batches, K)``) plus copying its metrics to the host, timed on its
+own with ``time.perf_counter``; its rate is K / seconds. The warm-up calls come
+first (the first traces, compiles and fills the data cache). The median of the
+per-call rates is the headline number. ``peak_rss_mb`` is the process's peak
+resident memory (``ru_maxrss``) at the end.
 
     python benchmarks/train_speed.py                          # 10 warm-up + 50 timed steps
     python benchmarks/train_speed.py --precision mixed_bf16 --jit on --steps-per-call 8
@@ -37,6 +39,11 @@ import machine  # benchmarks/machine.py
 
 machine.quiet_and_importable()
 
+from tfpix2pix import cli  # noqa: E402  (no TensorFlow)
+
+# The training command's flags this benchmark takes (names, help and defaults are its).
+CONFIG_FLAGS = ("train.batch_size", "data.crop_size", "data.load_size", "model.norm",
+                "train.precision", "train.jit", "train.steps_per_call")
 # The matrix: (batch, norm) pairs, and timed / warm-up steps for each batch size.
 MATRIX_BATCHES = ((1, "batch"), (16, "instance"))
 MATRIX_STEPS = {1: (24, 8), 16: (8, 8)}
@@ -48,12 +55,7 @@ def _parser():
                    "matrix 24 at batch 1 and 8 at batch 16; rounded up to whole calls)")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps first, incl. "
                    "tracing (default 10, in the matrix 8; rounded up to whole calls)")
-    for flag, default in (("--batch-size", 1), ("--crop-size", 256), ("--load-size", 286)):
-        p.add_argument(flag, type=int, default=default)
-    p.add_argument("--norm", default="batch", choices=("batch", "instance", "none"))
-    p.add_argument("--precision", default="fp32", choices=("fp32", "mixed_bf16", "mixed_fp16"))
-    p.add_argument("--jit", default="off", choices=("off", "on"))
-    p.add_argument("--steps-per-call", type=int, default=1)
+    cli.add_config_flags(p, CONFIG_FLAGS)
     p.add_argument("--data", default=None, help="dataset folder with train/ (default: facades "
                    "at ../shared/data/facades if present, else builtin:shapes)")
     p.add_argument("--matrix", action="store_true", help="run the whole matrix (see above), "
@@ -68,9 +70,8 @@ def _parser():
 def main(argv=None):
     p = _parser()
     args = p.parse_args(argv)
-    given = [v for v in (args.steps, args.warmup) if v is not None]  # None: the default
-    if min(given + [args.steps_per_call]) < 1:
-        p.error("need --steps >= 1, --warmup >= 1 and --steps-per-call >= 1")
+    if any(v is not None and v < 1 for v in (args.steps, args.warmup)):  # None: the default
+        p.error("need --steps >= 1 and --warmup >= 1")
     if args.matrix:
         try:
             return run_matrix(args, _matrix_filter(args.only))
@@ -78,7 +79,18 @@ def main(argv=None):
             p.error(str(exc))
     args.steps = 50 if args.steps is None else args.steps
     args.warmup = 10 if args.warmup is None else args.warmup
-    return run_one(args)
+    from tfpix2pix.config import Config, apply_overrides, validate
+    from tfpix2pix.errors import UserError
+
+    try:  # before TensorFlow loads
+        source, data_path, direction = machine.training_data(args.data)
+        cfg = apply_overrides(Config(), {"data": {"path": data_path, "direction": direction},
+                                         "train": {"strategy": "default"}}, "train_speed")
+        cfg = validate(apply_overrides(cfg, cli.given(args), "command line"))
+    except UserError as exc:
+        print(f"train_speed: {exc}", file=sys.stderr)
+        return 2
+    return run_one(args, source, cfg)
 
 
 def _matrix_filter(only):
@@ -127,26 +139,17 @@ def run_matrix(args, kept):
     return 1 if failures else 0
 
 
-def run_one(args):
+def run_one(args, source, cfg):
     import keras
     import tensorflow as tf
 
     import tfpix2pix
-    from tfpix2pix.config import Config, apply_overrides, validate
     from tfpix2pix.data import folder, pipeline
     from tfpix2pix.errors import UserError
     from tfpix2pix.training.step import Pix2Pix
     from tfpix2pix.training.strategy import make_strategy
 
     try:
-        source, data_path, direction = machine.training_data(args.data)
-        cfg = validate(apply_overrides(Config(), {
-            "data": {"path": data_path, "direction": direction, "load_size": args.load_size,
-                     "crop_size": args.crop_size},
-            "model": {"norm": args.norm},
-            "train": {"batch_size": args.batch_size, "strategy": "default",
-                      "precision": args.precision, "jit": args.jit,
-                      "steps_per_call": args.steps_per_call}}, "train_speed"))
         root = folder.resolve_root(cfg.data.path)
         paths = folder.train_images(root, cfg.data.path)
         if len(paths) < cfg.train.batch_size:

@@ -13,6 +13,7 @@ _cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 from tfpix2pix import config as C  # noqa: E402
+from tfpix2pix import run_folder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FACADES = Path(os.environ.get("TFPIX2PIX_FACADES", ROOT.parent / "shared" / "data" / "facades"))
@@ -81,8 +82,7 @@ def pairs_dir(tmp_path):
 
 def checkpoint_value(run_dir, suffix):
     """The value of the checkpointed variable whose key ends with ``suffix``."""
-    path = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
-    reader = tf.train.load_checkpoint(path)
+    reader = tf.train.load_checkpoint(run_folder.latest_checkpoint(run_dir))
     keys = [k for k in reader.get_variable_to_shape_map() if k.endswith(suffix)]
     assert len(keys) == 1, keys
     return reader.get_tensor(keys[0])
@@ -90,8 +90,7 @@ def checkpoint_value(run_dir, suffix):
 
 def checkpoint_state(run_dir):
     """Every saved value (weights, BN statistics, Adam slots, RNG state) but the save counter."""
-    path = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
-    reader = tf.train.load_checkpoint(path)
+    reader = tf.train.load_checkpoint(run_folder.latest_checkpoint(run_dir))
     return {k: reader.get_tensor(k) for k in sorted(reader.get_variable_to_shape_map())
             if k.endswith("VARIABLE_VALUE") and not k.startswith("save_counter")}
 
@@ -128,3 +127,11 @@ def assert_same(xs, ys):
     for (a1, b1), (a2, b2) in zip(xs, ys):
         np.testing.assert_array_equal(a1, a2)
         np.testing.assert_array_equal(b1, b2)
+
+
+def command_env(**extra):
+    """The environment a user's command runs in: this one without TF_CPP_MIN_LOG_LEVEL, so
+    that the package's logging policy applies (``errors.quiet_tensorflow_import``), plus
+    ``extra`` (e.g. TF_ENABLE_ONEDNN_OPTS="1")."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return {**env, **extra}

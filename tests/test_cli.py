@@ -1,12 +1,13 @@
 """The command line and experiment files: flags, precedence, and one-line errors."""
 
+import ast
 import os
 import subprocess
 import sys
 
 import pytest
 import yaml
-from conftest import ROOT, write_pairs
+from conftest import ROOT, command_env, write_pairs
 
 from tfpix2pix import config as C
 from tfpix2pix.cli import build_parser, resolve_config
@@ -198,7 +199,7 @@ def test_run_folder_of_another_model_is_refused(capsys, pairs_dir, tmp_path):
 
 def test_the_module_reports_errors_without_a_stack_trace(tmp_path):
     """The real entry point, in a fresh interpreter: one line on stderr, exit code 2."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = command_env()
     proc = subprocess.run([sys.executable, "-m", "tfpix2pix.train", "--data", str(tmp_path / "x")],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert proc.returncode == 2
@@ -207,3 +208,122 @@ def test_the_module_reports_errors_without_a_stack_trace(tmp_path):
     help_proc = subprocess.run([sys.executable, "-m", "tfpix2pix.train", "--help"],
                                capture_output=True, text=True, env=env, timeout=120)
     assert help_proc.returncode == 0 and "--netG" in help_proc.stdout
+
+
+# --- --help --------------------------------------------------------------------------------
+
+def _help_of(capsys, main_function):
+    with pytest.raises(SystemExit) as exc:
+        main_function(["--help"])
+    assert exc.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_help_is_plain_text_with_one_options_section(capsys):
+    from tfpix2pix.export.__main__ import main as export_main
+    from tfpix2pix.predict import main as predict_main
+    for command in (main, predict_main, export_main):
+        text = _help_of(capsys, command)
+        assert "``" not in text and "(default: '')" not in text
+        assert text.count("\noptions:\n") == 1, text
+        assert "(default: False)" not in text and "(default: ())" not in text
+    options = _help_of(capsys, main).split("\noptions:\n")[1].split("\n\n")[0]
+    assert "--config" in options and "--name" in options
+
+
+def test_help_says_which_defaults_the_demo_changes(capsys):
+    text = " ".join(_help_of(capsys, main).split())  # unwrapped
+    assert "Without --data" in text and "'demo:'" in text
+    helps = {action.dest: action.help for action in build_parser("p", "d")._actions}
+    demo = {f"{section}.{key}": value for section, values in C.DEMO_PRESET.items()
+            if isinstance(values, dict) for key, value in values.items()}
+    demo["name"] = C.DEMO_PRESET["name"]
+    for key, f, _typ in C.leaves():
+        if key in demo:
+            shown = f"(default: {f.default}; " if f.default != "" else "("
+            assert helps[key].endswith(f"{shown}demo: {demo[key]})"), helps[key]
+        else:
+            assert "demo:" not in helps[key], key
+    assert helps["train.lr"].endswith("(default: 0.0002)")
+
+
+# --- names and defaults are declared once ----------------------------------------------------
+
+def test_every_option_with_names_takes_them_from_a_registry():
+    from tfpix2pix.names import GAN_MODES, LR_POLICIES, Registry
+    for tree in (C.Config, C.PredictConfig, C.ExportConfig):
+        for key, f, _typ in C.leaves(tree):
+            choices = f.metadata["choices"]
+            if choices is not None:
+                assert isinstance(choices, Registry), key
+                assert C.list_names(key) == choices.names
+    assert C.list_names("gan_mode") == C.list_names("--gan-mode") == GAN_MODES.names
+    assert C.list_names("train.lr_policy") == ("linear", "step", "cosine", "constant") == \
+        LR_POLICIES.names
+    with pytest.raises(KeyError):
+        C.list_names("lr")
+
+
+def _package_imports(path):
+    """The tfpix2pix modules a source file imports, at the top or inside functions."""
+    here = path.relative_to(ROOT).with_suffix("").parts[:-1]  # its package
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            prefix = ".".join(here[:len(here) + 1 - node.level]) if node.level else ""
+            module = ".".join(part for part in (prefix, node.module) if part)
+            if node.module is None:  # from .. import config
+                found.update(f"{module}.{alias.name}" for alias in node.names)
+            elif module.startswith("tfpix2pix"):
+                found.add(module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("tfpix2pix"))
+    return found
+
+
+def test_the_names_sit_below_config_models_and_training():
+    # No upward import and no cycle: names imports nothing of the package; the model registry
+    # and data layouts only names; config no training module.
+    pkg = ROOT / "tfpix2pix"
+    assert _package_imports(pkg / "names.py") == set()
+    for path in (pkg / "models" / "registry.py", pkg / "data" / "layouts.py"):
+        assert _package_imports(path) == {"tfpix2pix.names"}, path
+    for path in (pkg / "config").glob("*.py"):
+        assert not any(m.startswith("tfpix2pix.training") for m in _package_imports(path)), path
+
+
+def test_the_registry_decides_which_model_options_apply():
+    # Generated from models.registry: every option refused for exactly the architectures that
+    # do not take it, accepted for the others; its default never counts as given.
+    from tfpix2pix.errors import UserError
+    from tfpix2pix.models.registry import DISCRIMINATORS, GENERATORS, OPTIONS
+    base = C.apply_overrides(C.Config(), {"data": {"path": "x"}}, "test")
+    for what, registry in (("netG", GENERATORS), ("netD", DISCRIMINATORS)):
+        for name, arch in registry.items():
+            for key, option in OPTIONS.items():
+                if not any(key in a.options for a in registry.values()):
+                    continue
+                assert C.default(f"model.{option.config_field}") == option.default
+                value = 5 if key == "num_downs" else 1
+                cfg = C.apply_overrides(base, {"model": {what: name,
+                                                         option.config_field: value}}, "test")
+                if key in arch.options:
+                    C.validate(C.apply_overrides(cfg, {"data": {"preprocess": "none"}}, "t"))
+                else:
+                    with pytest.raises(UserError, match=f"--{what} {name} takes none"):
+                        C.validate(cfg)
+
+
+def test_the_speed_benchmark_takes_the_training_flags_and_their_defaults():
+    bench = ROOT / "benchmarks" / "train_speed.py"
+    done = subprocess.run([sys.executable, str(bench), "--help"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())
+    for key in ("model.norm", "train.precision", "train.jit", "train.batch_size"):
+        flag = C.flag_for(key)
+        assert f"(default: {C.default(key)})" in text.split(f" {flag} ", 1)[1][:700], key
+    assert "{batch,sync_batch,instance,none}" in text and "[{auto,on,off}]" in text
+    done = subprocess.run([sys.executable, str(bench), "--norm", "group"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and "--norm: unknown norm 'group'" in done.stderr

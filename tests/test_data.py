@@ -440,15 +440,16 @@ def test_old_cache_booleans_in_config_still_load(tmp_path):
     # A run folder written before --cache took a mode resumes.
     from conftest import tiny_config
 
-    from tfpix2pix.training import run_dir as run_folder
+    from tfpix2pix import run_folder
     run = tmp_path / "run"
     cfg = tiny_config(tmp_path, run)
     run.mkdir()
     saved = C.to_dict(cfg)
     saved["data"]["cache"] = True
-    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    with open(run_folder.config_path(run), "w") as fh:
+        yaml.safe_dump(saved, fh)
     run_folder.check_compatible(cfg, str(run))  # no error
-    old = C.apply_overrides(C.Config(), yaml.safe_load((run / "config.yaml").read_text()), "x")
+    old = run_folder.read_config(run)
     assert old.data.cache == "memory"
 
 

@@ -11,6 +11,9 @@ from tfpix2pix.errors import Pix2PixWarning
 from tfpix2pix.training.step import Pix2Pix
 from tfpix2pix.training.strategy import make_strategy
 
+# Numerics and tolerances: run again with oneDNN the other way (tox.ini).
+pytestmark = pytest.mark.onednn
+
 
 def _same_start(cfg):
     """A single-device model and a 2-replica model with identical weights."""

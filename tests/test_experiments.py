@@ -1,11 +1,13 @@
-"""Every experiment file loads, resolves to a valid config, and sets what its row of the paper needs."""
+"""Experiment files: each resolves to a valid config, states only what differs, sets its row."""
 
 import glob
 import os
 
 import pytest
+import yaml
 
 from tfpix2pix import config as C
+from tfpix2pix.errors import UserError
 
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments")
 FILES = sorted(glob.glob(os.path.join(ROOT, "**", "*.yaml"), recursive=True))
@@ -62,3 +64,78 @@ def test_each_ablation_changes_exactly_its_rows_settings(name):
     changed = {k: v for k, v in cfg.items() if v != base[k] and k != "name"}
     assert changed == ABLATIONS[name]
     assert base["data.direction"] == "BtoA" and base["train.n_epochs"] == 200
+
+
+def _file_keys(path):
+    """A file's own keys (not its base's), flattened: {"model.netD": "pixel", ...}."""
+    with open(path) as fh:
+        data = yaml.safe_load(fh)
+    data.pop(C.BASE_KEY, None)
+    return {f"{section}.{key}": value for section, values in data.items()
+            if isinstance(values, dict) for key, value in values.items()}
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: os.path.relpath(p, ROOT))
+def test_every_file_states_only_what_differs_from_its_base_or_the_defaults(path):
+    with open(path) as fh:
+        base = yaml.safe_load(fh).get(C.BASE_KEY)
+    beneath = (_resolve(os.path.join(os.path.dirname(path), base)) if base
+               else C.Config())
+    restated = {key: value for key, value in _file_keys(path).items()
+                if C.get(beneath, key) == value}
+    assert not restated, f"{path} restates {restated}"
+
+
+@pytest.mark.parametrize("name", sorted(ABLATIONS))
+def test_each_ablation_file_is_its_base_plus_its_rows_settings(name):
+    path = os.path.join(ROOT, "ablations", f"{name}.yaml")
+    with open(path) as fh:
+        base = yaml.safe_load(fh)[C.BASE_KEY]
+    assert base == ("../cityscapes_label2photo.yaml" if name == "table1_L1_cGAN"
+                    else "table1_L1_cGAN.yaml")
+    assert _file_keys(path) == ABLATIONS[name]
+
+
+# --- base: the loader --------------------------------------------------------------------
+
+def _write(folder, name, text):
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return str(path)
+
+
+def test_base_is_loaded_first_and_the_file_replaces_its_keys_one_by_one(tmp_path):
+    _write(tmp_path, "grand.yaml", "name: grand\ndata: {path: /d, direction: BtoA}\n"
+                                   "train: {n_epochs: 7, batch_size: 2}\n")
+    _write(tmp_path, "sets/parent.yaml", "base: ../grand.yaml\nname: parent\n"
+                                         "train: {batch_size: 3}\n")
+    child = _write(tmp_path, "sets/child.yaml", "base: parent.yaml\nname: child\n"
+                                                "model: {netD: pixel}\n")
+    loaded = C.load_yaml(child)
+    assert loaded == {"name": "child", "data": {"path": "/d", "direction": "BtoA"},
+                      "train": {"n_epochs": 7, "batch_size": 3}, "model": {"netD": "pixel"}}
+    cfg = C.validate(C.apply_overrides(C.Config(), loaded, child))
+    assert (cfg.train.n_epochs, cfg.train.batch_size, cfg.model.netD) == (7, 3, "pixel")
+
+
+@pytest.mark.parametrize("files, fragments", [
+    ({"a.yaml": "base: missing.yaml\n"}, ["a.yaml -> ", "missing.yaml", "not found",
+                                          "relative to"]),
+    ({"a.yaml": "base: b.yaml\n", "b.yaml": "base: a.yaml\n"}, ["leads back", "loop"]),
+    ({"a.yaml": "base: [b.yaml]\n"}, ["base must name a YAML file"]),
+    ({"a.yaml": "base: b.yaml\n", "b.yaml": "data: [unclosed\n"}, ["b.yaml", "not valid YAML"]),
+])
+def test_a_bad_base_is_one_clear_error(tmp_path, files, fragments):
+    for name, text in files.items():
+        _write(tmp_path, name, text)
+    with pytest.raises(UserError) as info:
+        C.load_yaml(str(tmp_path / "a.yaml"))
+    for fragment in fragments:
+        assert fragment in str(info.value), str(info.value)
+
+
+def test_a_run_folders_config_has_no_base(tmp_path):
+    # base belongs to experiment files; the config.yaml a run saves is complete.
+    with pytest.raises(UserError, match="unknown key 'base'"):
+        C.apply_overrides(C.Config(), {"base": "x.yaml"}, "config.yaml")

@@ -9,6 +9,7 @@ import base64
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -18,13 +19,15 @@ import pytest
 import tensorflow as tf
 from conftest import ROOT, facades_subset, tiny_config
 
+from tfpix2pix import config as C
+from tfpix2pix import run_folder
 from tfpix2pix.data import folder, pipeline
 from tfpix2pix.export.__main__ import main as export_main
 from tfpix2pix.inference import serving
 from tfpix2pix.errors import UserError
 from tfpix2pix.export import tflite
 from tfpix2pix.inference.translator import from_export, from_run
-from tfpix2pix.models import build_generator
+from tfpix2pix.models import build_generator, generator_kwargs
 from tfpix2pix.models.test_mode import PhaseDeconv, inference_model
 from tfpix2pix.training import loop
 
@@ -116,6 +119,7 @@ def test_tflite_size_any_keeps_height_and_width_dynamic(run, tmp_path):
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
+@pytest.mark.onednn  # numerics: run again with oneDNN the other way (tox.ini)
 @pytest.mark.parametrize("mode", ["eval", "per_image"])
 def test_the_fast_path_computes_the_same_function(run, exported, mode):
     base, _report = exported
@@ -178,17 +182,18 @@ def _b64(data):
     return {"b64": base64.b64encode(data).decode("ascii")}
 
 
-def _serve(model_dir, requests, tmp_path):
+def _serve(model_dir, requests, tmp_path, **env):
     """Answer REST request bodies with the export loaded in a fresh process."""
     req, resp = tmp_path / "requests.json", tmp_path / "responses.json"
     req.write_text(json.dumps(requests))
     done = subprocess.run([sys.executable, str(ROOT / "tests" / "rest_emulator.py"),
                            str(model_dir), str(req), str(resp)], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    assert done.returncode == 0, done.stderr[-3000:]
+                          timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env})
+    assert done.returncode == 0, f"exit {done.returncode}\n" + done.stderr[-3000:]
     return json.loads(resp.read_text())
 
 
+@pytest.mark.onednn  # numerics: run again with oneDNN the other way (tox.ini)
 @pytest.mark.parametrize("version, mode", [("1", "eval"), ("2", "per_image")])
 def test_float_requests_in_a_fresh_process_equal_the_keras_generator(
         exported, run, version, mode, tmp_path):
@@ -240,19 +245,101 @@ def test_bytes_requests_round_trip_a_png_and_a_jpeg_of_different_sizes(exported,
     assert "image_bytes[i] is not a PNG, JPEG, GIF or BMP image; i =" in bad["error"]
 
 
-def test_wrong_inputs_get_a_clear_error_and_the_server_keeps_serving(exported, run, tmp_path):
+@pytest.mark.parametrize("onednn", ["0", "1"])
+def test_wrong_inputs_get_a_clear_error_and_the_server_keeps_serving(exported, run, tmp_path,
+                                                                      onednn):
     base, _report = exported
     _cfg, _run_dir, images = run
     good = {"instances": images[:1].tolist()}
     requests = [{"instances": np.ones((1, 64, 64, 4)).tolist()},     # 4 channels
-                {"instances": np.ones((64, 64, 3)).tolist()},        # one image, not a batch
+                {"inputs": np.ones((64, 64, 3)).tolist()},           # one image, not a batch
+                {"inputs": np.ones((1, 1, 64, 64, 3)).tolist()},     # rank 5
                 {"instances": [[["a", "b", "c"]]]},                  # strings for floats
                 good]
-    *errors, answer = _serve(base / "1", requests, tmp_path)
+    *errors, answer = _serve(base / "1", requests, tmp_path, TF_ENABLE_ONEDNN_OPTS=onednn)
     for error in errors:
         assert set(error) == {"error"} and error["error"]
-    assert "3" in errors[0]["error"]  # the message says which shape was expected
+    for error in errors[:3]:  # the message names the expected shape
+        assert "expected shape [?,?,?,3]" in error["error"], error
     assert np.asarray(answer["predictions"]).shape == (1, 64, 64, 3)
+
+
+# Requests of every kind to load(), the float signature and the bytes signature, each set
+# answered in a fresh process with oneDNN on and with it off. An answer is a shape; a
+# refusal is matched by a fragment of its message.
+ON_FLOAT = "expected shape [?,?,?,3]"  # the signature's run-time shape check
+EMPTY_IMAGE = "with H, W >= 1"
+NOT_FLOAT = "expected to be a float tensor"  # the signature's own dtype check
+FLOAT_REQUESTS = {  # name: (request, load()'s answer, the float signature's answer)
+    "batch of 2": ({"shape": [2, 64, 64, 3]}, [2, 64, 64, 3], [2, 64, 64, 3]),
+    "odd size": ({"shape": [1, 30, 70, 3]}, [1, 30, 70, 3], [1, 30, 70, 3]),
+    "empty batch": ({"shape": [0, 64, 64, 3]}, [0, 64, 64, 3], [0, 64, 64, 3]),
+    "rank 3": ({"shape": [64, 64, 3]}, "got rank 3", ON_FLOAT),
+    "rank 5": ({"shape": [1, 1, 64, 64, 3]}, "got rank 5", ON_FLOAT),
+    "rank 2": ({"shape": [64, 3]}, "got rank 2", ON_FLOAT),
+    "scalar": ({"shape": []}, "got rank 0", ON_FLOAT),
+    "4 channels": ({"shape": [1, 64, 64, 4]}, "got 4 channels", ON_FLOAT),
+    "1 channel": ({"shape": [1, 64, 64, 1]}, "got 1 channels", ON_FLOAT),
+    "height 0": ({"shape": [1, 0, 64, 3]}, "got an empty image", EMPTY_IMAGE),
+    "width 0": ({"shape": [2, 64, 0, 3]}, "got an empty image", EMPTY_IMAGE),
+    "empty batch of empty images": ({"shape": [0, 0, 0, 3]}, "got an empty image",
+                                    EMPTY_IMAGE),
+    "float64": ({"shape": [1, 64, 64, 3], "dtype": "float64"}, [1, 64, 64, 3], NOT_FLOAT),
+    "int32": ({"shape": [1, 64, 64, 3], "dtype": "int32"}, "got dtype int32", NOT_FLOAT),
+    "strings": ({"value": [[[["a", "b", "c"]]]]}, "got dtype <U1", NOT_FLOAT),
+}
+
+
+def _bytes_requests(images):
+    png, jpeg = _encoded(images)
+    u8 = np.clip(np.round((images[0] + 1) * 127.5), 0, 255).astype(np.uint8)
+    gray = tf.io.encode_png(u8[:40, :50, :1]).numpy()
+    rgba = tf.io.encode_png(np.concatenate([u8, u8[..., :1]], axis=-1)).numpy()
+    pixel = tf.io.encode_png(u8[:1, :1]).numpy()
+    return {  # name: (encoded images, answer)
+        "empty list": ([], [0]),
+        "png and jpeg": ([png, jpeg], [2]),
+        "gray and rgba": ([gray, rgba], [2]),
+        "one pixel": ([pixel], [1]),
+        "no bytes": ([b""], "image_bytes[i] is not a PNG, JPEG, GIF or BMP image"),
+        "text": ([png, b"hello"], "image_bytes[i] is not a PNG, JPEG, GIF or BMP image"),
+        "truncated png": ([png[:60]], "InvalidArgumentError"),
+    }
+
+
+def test_every_kind_of_request_is_answered_or_refused_alike_with_onednn_on_and_off(
+        exported, run, tmp_path):
+    base, _report = exported
+    _cfg, _run_dir, images = run
+    requested = _bytes_requests(images)
+    requests = {"float": {name: r for name, (r, _l, _f) in FLOAT_REQUESTS.items()},
+                "bytes": {name: [base64.b64encode(d).decode("ascii") for d in data]
+                          for name, (data, _answer) in requested.items()}}
+    (tmp_path / "requests.json").write_text(json.dumps(requests))
+    expected = {f"load {name}": want for name, (_r, want, _f) in FLOAT_REQUESTS.items()}
+    expected.update({f"float {name}": want for name, (_r, _l, want) in FLOAT_REQUESTS.items()})
+    expected.update({f"bytes {name}": want for name, (_d, want) in requested.items()})
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    seen = {}
+    for onednn in ("0", "1"):
+        answers = tmp_path / f"answers-{onednn}.json"
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "tests" / "request_probe.py"), str(base / "1"),
+             str(tmp_path / "requests.json"), str(answers)], capture_output=True, text=True,
+            timeout=600, env={**env, "TF_ENABLE_ONEDNN_OPTS": onednn})
+        assert done.returncode == 0, f"oneDNN {onednn}: exit {done.returncode}\n" + \
+            done.stderr[-3000:]
+        # load() imports TensorFlow under the package's logging policy: nothing on stderr.
+        assert done.stderr == "", done.stderr[-3000:]
+        seen[onednn] = json.loads(answers.read_text())
+    for key, want in expected.items():
+        for onednn, answers in seen.items():
+            got = answers[key]
+            if isinstance(want, list):
+                assert got == {"shape": want}, (key, onednn, got)
+            else:
+                assert "refused" in got and want in got["refused"], (key, onednn, got)
+        assert seen["0"][key] == seen["1"][key], key  # the same words on every CPU
 
 
 # --- refusals -----------------------------------------------------------------------------
@@ -261,7 +348,7 @@ def test_refusals_are_one_line_and_write_nothing(run, tmp_path, capsys):
     cfg, run_dir, _images = run
     empty = tmp_path / "empty_run"
     empty.mkdir()
-    (empty / "config.yaml").write_text(open(os.path.join(run_dir, "config.yaml")).read())
+    shutil.copy(run_folder.config_path(run_dir), run_folder.config_path(empty))
     cases = [([str(empty)], ["no checkpoint", str(empty)]),
              ([run_dir, "--tflite", "fp64"], ["--tflite fp64", "fp32, fp16, int8, int8_full"]),
              ([run_dir, "--test-mode", "paper", "--tflite", "fp32"], ["paper", "SavedModel"]),
@@ -280,6 +367,26 @@ def test_refusals_are_one_line_and_write_nothing(run, tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("channels", [1, 2, 4])
+def test_a_run_whose_data_is_gone_is_checked_on_random_images_of_its_channels(
+        channels, tmp_path):
+    run_dir = tmp_path / "run"
+    cfg = tiny_config(tmp_path / "gone", run_dir, model={"ngf": 4},
+                      data={"input_nc": channels, "output_nc": channels})
+    run_dir.mkdir()
+    C.save_yaml(cfg, run_folder.config_path(run_dir))
+    generator = build_generator(**generator_kwargs(cfg.model, cfg.data))
+    tf.train.Checkpoint(generator=generator, step=tf.Variable(3, dtype=tf.int64)).save(
+        os.path.join(run_folder.checkpoints_dir(run_dir), run_folder.CHECKPOINT_PREFIX))
+    out = io.StringIO()
+    assert export_main([str(run_dir), "--output", str(tmp_path / "out"), "--tflite", "fp32"],
+                       out=out) == 0
+    assert "the checks use random images" in out.getvalue()
+    checks = json.loads((tmp_path / "out" / "test" / "checks-1.json").read_text())
+    assert checks["images"] == "random" and checks["tflite_input"] == [1, 64, 64, channels]
+    assert set(checks["artifacts"]) == {"saved_model", "tflite_fp32"}
+
+
 def test_an_interrupted_export_leaves_no_version_folder(run, tmp_path, monkeypatch):
     # Interrupted after the SavedModel is fully written, while its info file is: a folder
     # TF Serving would load as version 1 must not appear, nor the partial one remain.
@@ -296,12 +403,12 @@ def test_an_interrupted_export_leaves_no_version_folder(run, tmp_path, monkeypat
 
 # --- the README's gRPC example, against a local server with TF Serving's real protos -------
 
-def _readme_block(marker):
-    """The README's ```python block that contains ``marker``."""
-    text = (ROOT / "README.md").read_text()
+def _readme_block(marker, page="docs/serving.md"):
+    """The ```python block of ``page`` (the serving docs) that contains ``marker``."""
+    text = (ROOT / page).read_text()
     blocks = text.split("```python\n")[1:]
     found = [b.split("```")[0] for b in blocks if marker in b]
-    assert len(found) == 1, f"{len(found)} README python blocks contain {marker!r}"
+    assert len(found) == 1, f"{len(found)} python blocks of {page} contain {marker!r}"
     return found[0]
 
 

@@ -13,6 +13,9 @@ from tfpix2pix.export import compare, tflite
 from tfpix2pix.export import onnx as onnx_export
 from tfpix2pix.models import build_generator
 
+# Numerics and tolerances: run again with oneDNN the other way (tox.ini).
+pytestmark = pytest.mark.onednn
+
 SIZE = 64  # unet_64 halves H and W six times: inputs must be multiples of 64
 TRAIN_STEPS = 30
 TEST_FILES = ("1.jpg", "2.jpg", "3.jpg")  # both halves of each: 6 test images
@@ -206,3 +209,28 @@ def test_compare_helpers():
     assert compare.max_abs_diff(a, b) == 0.5
     # MSE = 0.25 / 12, range 2: 10 log10(4 * 12 / 0.25) = 22.83 dB
     assert compare.psnr(a, b) == pytest.approx(10 * np.log10(48 / 0.25))
+
+
+BAD_BATCHES = {  # name: (batch, fragment of the refusal)
+    "one image, not a batch": (np.zeros((SIZE, SIZE, 3), np.float32), "got rank 3"),
+    "rank 5": (np.zeros((1, 1, SIZE, SIZE, 3), np.float32), "got rank 5"),
+    "4 channels": (np.zeros((1, SIZE, SIZE, 4), np.float32), "got 4 channels"),
+    "empty image": (np.zeros((1, 0, SIZE, 3), np.float32), "got an empty image"),
+    "8-bit pixels": (np.zeros((1, SIZE, SIZE, 3), np.uint8), "got dtype uint8"),
+    "out of range": (np.full((1, SIZE, SIZE, 3), 2.0, np.float32), "got values in [2, 2]"),
+    "NaN": (np.full((1, SIZE, SIZE, 3), np.nan, np.float32), "NaN"),
+}
+
+
+@pytest.mark.parametrize("runner", ["tflite", "onnx"])
+def test_converted_models_refuse_a_bad_batch_and_answer_an_empty_one(runner, tflite_files,
+                                                                     onnx_file):
+    # The LiteRT and onnxruntime runners check a request by the rule load() and the
+    # exported signature follow (inference.request), before the runtime sees it.
+    run = (lambda b: tflite.run(tflite_files("fp32"), b)) if runner == "tflite" else (
+        lambda b: onnx_export.run(onnx_file, b))
+    for name, (batch, fragment) in BAD_BATCHES.items():
+        with pytest.raises(UserError, match=r"^image must be a batch \[N, H, W, 3\]") as info:
+            run(batch)
+        assert fragment in str(info.value) and "\n" not in str(info.value), name
+    assert run(np.zeros((0, SIZE, SIZE, 3), np.float32)).shape == (0, SIZE, SIZE, 3)

@@ -132,52 +132,6 @@ def test_to_channels_gray_to_rgb():
     np.testing.assert_array_equal(I.to_channels(gray[..., 0], 3), rgb)  # 2D is gray
 
 
-def test_to_channels_alpha_composited_on_white():
-    rgba = np.array([[[100, 0, 255, 0], [100, 0, 255, 255], [100, 0, 255, 128]]], np.uint8)
-    rgb = I.to_channels(rgba, 3)
-    # 128/255 alpha: 100 -> (100*128 + 255*127)/255 = 177.2; 0 -> 127; 255 -> 255
-    np.testing.assert_array_equal(rgb[0], [[255, 255, 255], [100, 0, 255], [177, 127, 255]])
-    gray_alpha = np.array([[[100, 0], [100, 255], [100, 128]]], np.uint8)
-    np.testing.assert_array_equal(I.to_channels(gray_alpha, 1)[0, :, 0], [255, 100, 177])
-    np.testing.assert_array_equal(I.to_channels(gray_alpha, 3)[0, 2], [177, 177, 177])
-
-
-def test_to_channels_rgb_to_gray_and_rgba():
-    rgb = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [10, 20, 30]]], np.uint8)
-    # tf.image.rgb_to_grayscale's luma (as training): 76.22, 149.69, 29.07, 18.15
-    np.testing.assert_array_equal(I.to_channels(rgb, 1)[0, :, 0], [76, 150, 29, 18])
-    rgba = I.to_channels(rgb, 4)
-    np.testing.assert_array_equal(rgba[..., :3], rgb)
-    assert (rgba[..., 3] == 255).all()
-
-
-@pytest.mark.parametrize("channels, dtype", [(4, np.uint8), (2, np.uint8), (3, np.uint16),
-                                             (1, np.uint16)])
-def test_predict_the_export_and_training_read_a_file_alike(tmp_path, channels, dtype):
-    # One colour rule (alpha on white, the same luma) and the file's own bit depth, whether
-    # training reads the pair, predict reads the file (numpy), or the export's bytes
-    # endpoint decodes it (TensorFlow).
-    from tfpix2pix.data.pipeline import eval_pairs
-    from tfpix2pix.inference import serving
-    top = np.iinfo(dtype).max
-    pair = np.random.default_rng(channels).integers(0, top + 1, (16, 32, channels)).astype(dtype)
-    path = tmp_path / "pair.png"
-    tf.io.write_file(str(path), tf.io.encode_png(pair))
-    image = I.read_image(path)
-    assert image.dtype == dtype
-    np.testing.assert_array_equal(image, pair)  # 16 bits are read as 16 bits
-    level = 1.0 / (127.5 if dtype == np.uint8 else 32767.5)
-    for nc in (1, 3):
-        trained, _ = eval_pairs([str(path)], 16, "AtoB", preprocess="none", input_nc=nc,
-                                output_nc=nc)
-        trained = trained.numpy()[0]
-        predicted = I.to_float(I.to_channels(image[:, :16], nc))
-        served = serving.decode(tf.io.encode_png(pair[:, :16]), nc).numpy()
-        np.testing.assert_array_equal(served, trained)
-        # numpy composites and weighs in float64, TensorFlow in float32: at most one level.
-        assert np.abs(predicted - trained).max() <= level + 1e-6
-
-
 def test_split_pair_both_directions():
     image = random_u8((2, 6, 3))
     a, b = I.split_pair(image, "AtoB")
@@ -195,8 +149,6 @@ def test_float_and_uint8_ranges():
     x = I.to_float(u8)
     assert x.dtype == np.float32 and x.min() == -1.0 and x.max() == 1.0
     np.testing.assert_array_equal(I.to_uint8(x), u8)
-    from tfpix2pix.training import summaries
-    assert I.to_uint8 is summaries.to_uint8
 
 
 def test_from_user_uint8_round_trip():

@@ -178,15 +178,24 @@ def test_three_dropouts_on_innermost_decoder_blocks(generator):
         assert d.input is generator.get_layer(f"{level}_norm").output
 
 
-def test_use_dropout_false_has_no_dropout():
-    g = tfpix2pix.build_generator("unet_64", ngf=8, use_dropout=False)
-    assert not of_type(g, keras.layers.Dropout)
-    x = random_images((1, 64, 64, 3))
-    # Without dropout and with batch statistics, two training-mode passes agree. The same ops
-    # on the same input: bit-equal on a CPU; 1e-6 on a tanh output in [-1, 1] leaves room for
-    # GPU kernels that sum in a varying order, while a dropout mask would change values by ~1.
-    np.testing.assert_allclose(np.asarray(g(x, training=True)), np.asarray(g(x, training=True)),
-                               atol=1e-6)
+@pytest.mark.parametrize("name", ["unet_64", "resnet_6blocks"])
+def test_use_dropout_false_removes_the_dropout_layers_and_nothing_else(name):
+    keras.utils.set_random_seed(0)
+    on = tfpix2pix.build_generator(name, ngf=8, use_dropout=True)
+    off = tfpix2pix.build_generator(name, ngf=8, use_dropout=False)
+    assert of_type(on, keras.layers.Dropout) and not of_type(off, keras.layers.Dropout)
+    assert [layer.name for layer in off.layers] == [
+        layer.name for layer in on.layers if not isinstance(layer, keras.layers.Dropout)]
+    off.set_weights(on.get_weights())
+    x = random_images((2, 64, 64, 3))
+    # With the same weights the two compute the same function wherever dropout is off...
+    np.testing.assert_allclose(np.asarray(off(x, training=False)),
+                               np.asarray(on(x, training=False)), atol=1e-6)
+    # ...and in training only the one with dropout draws masks: two passes of it differ by
+    # far more than the 1e-6 that different kernel summation orders could explain.
+    assert np.abs(np.asarray(on(x, training=True)) - np.asarray(on(x, training=True))).max() > 1e-2
+    np.testing.assert_allclose(np.asarray(off(x, training=True)),
+                               np.asarray(off(x, training=True)), atol=1e-6)
 
 
 def test_pre_activation_order_and_skips_carry_normalised_output(generator):

@@ -1,4 +1,4 @@
-"""The GAN objectives by name (``training.objectives``), computed in ``training.losses``.
+"""The GAN objectives by name (``names.GAN_MODES``), computed in ``training.losses``.
 
 Expected values are worked out by hand in the comments, from logit maps that
 are constant per example unless said otherwise.
@@ -14,7 +14,10 @@ import pytest
 import tensorflow as tf
 
 from tfpix2pix.training import losses
-from tfpix2pix.training.objectives import GAN_MODES, GRADIENT_PENALTY_MODES, LR_POLICIES
+from tfpix2pix.names import GAN_MODES, GRADIENT_PENALTY_MODES, LR_POLICIES, Registry
+
+# Numerics and tolerances: run again with oneDNN the other way (tox.ini).
+pytestmark = pytest.mark.onednn
 
 LN3 = math.log(3.0)  # sigmoid(ln 3) = 3 / (3 + 1) = 0.75
 
@@ -31,13 +34,26 @@ def check(tensor, expected, rel=1e-5):
 
 
 def test_names_are_importable_without_tensorflow():
-    code = ("import sys, tfpix2pix.training.objectives as o; "
-            "assert 'tensorflow' not in sys.modules, 'objectives imported tensorflow'; "
-            "print(o.GAN_MODES, o.LR_POLICIES)")
+    code = ("import sys, tfpix2pix.names as n; "
+            "assert 'tensorflow' not in sys.modules, 'names imported tensorflow'; "
+            "print(n.GAN_MODES, n.LR_POLICIES)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert set(GRADIENT_PENALTY_MODES) <= set(GAN_MODES)
-    assert LR_POLICIES == ("linear", "step", "cosine", "constant")
+    assert LR_POLICIES.names == ("linear", "step", "cosine", "constant")
+
+
+def test_a_registry_checks_names_and_describes_them_for_help():
+    registry = Registry("colour", {"red": "the warm one", "blue": ""})
+    assert registry.names == ("red", "blue") and "red" in registry and len(registry) == 2
+    assert registry.describe() == "red (the warm one); blue"
+    assert registry.check("blue") == "blue"
+    with pytest.raises(ValueError, match=r"`colour` must be one of red, blue\. "
+                                         r"Received: colour='green'"):
+        registry.check("green")
+    assert registry.subset("blue") == ("blue",)
+    with pytest.raises(ValueError, match="colour='green'"):
+        registry.subset("red", "green")
 
 
 # (mode, real logits per example, fake logits per example, D real, D fake, G on fake):

@@ -76,8 +76,16 @@ def test_every_gan_objective_trains(gan_mode, norm):
     assert ("D_gp" in metrics) == (gan_mode == "wgangp")
     if gan_mode == "wgangp":
         assert metrics["D_gp"] > 0
-    if gan_mode != "vanilla":  # D/real_mean is the raw critic output there, not a probability
-        assert set(metrics) >= {"D_x", "D_G_z"}
+    # D_x is D's mean output on the real pairs, by the D the step starts from: its mean
+    # probability in vanilla, and its raw output (a critic's value, not a probability) in
+    # the other modes. D in training mode on the same batch gives the same logits.
+    batch = _batch(seed=7)
+    logits = np.asarray(model.discriminator(model._d_input(*batch), training=True))
+    mean_output = 1 / (1 + np.exp(-logits)) if gan_mode == "vanilla" else logits
+    d_x = float(model.train_step(batch)["D_x"])
+    np.testing.assert_allclose(d_x, mean_output.mean(), rtol=1e-4, atol=1e-6)
+    if gan_mode != "vanilla":
+        assert abs(d_x - (1 / (1 + np.exp(-logits))).mean()) > 1e-3  # not a probability
 
 
 def test_multiscale_with_feature_matching_adds_the_term_and_trains():

@@ -20,12 +20,16 @@ import pytest
 from conftest import facades_subset, tiny_config
 from PIL import Image
 
+from tfpix2pix import run_folder
 from tfpix2pix.errors import UserError
 from tfpix2pix.export.__main__ import main as export_main
 from tfpix2pix.inference import images as I
 from tfpix2pix.inference.translator import load
 from tfpix2pix.predict import main as predict_main
 from tfpix2pix.training import loop
+
+# Numerics and tolerances: run again with oneDNN the other way (tox.ini).
+pytestmark = pytest.mark.onednn
 
 STRIDE = 64  # unet_64: six stride-2 downsamplings
 
@@ -270,6 +274,34 @@ def test_an_unreadable_file_is_named_and_the_rest_are_translated(run, labels, tm
     assert last.startswith("error: 1 input(s) could not be read"), err
 
 
+def test_the_finished_progress_bar_comes_before_the_errors(run, labels, tmp_path, capsys):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "a.png").write_bytes(b"not a PNG")  # the first input fails
+    write(inputs / "b.png", labels)
+    write(inputs / "c.png", labels)
+    capsys.readouterr()
+    status, _stdout = predict(["--model", run, "--input", inputs, "--output", tmp_path / "out"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert status == 1
+    bar = [i for i, line in enumerate(lines) if "/3 images" in line]
+    errors = [i for i, line in enumerate(lines) if line.startswith("error: ")]
+    assert bar and "3/3 images" in lines[bar[-1]], lines
+    assert "a.png" in lines[errors[0]] and max(bar) < min(errors), lines
+
+
+def test_when_every_input_fails_it_says_that_nothing_was_written(run, tmp_path, capsys):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("a.png", "b.png"):
+        (inputs / name).write_bytes(b"not a PNG")
+    status, stdout = predict(["--model", run, "--input", inputs, "--output", tmp_path / "out"])
+    err = capsys.readouterr().err
+    assert status == 1 and "a.png" in err and "b.png" in err
+    assert "translated into" not in stdout and "nothing was written" in stdout, stdout
+    assert not os.path.exists(tmp_path / "out")
+
+
 def test_an_aligned_input_that_is_not_a_pair_is_one_failure_among_others(run, labels, tmp_path,
                                                                        capsys):
     inputs = tmp_path / "in"
@@ -293,7 +325,7 @@ def test_user_errors_go_to_the_given_stream(tmp_path):
 def checkpointless(run, tmp_path):
     empty = tmp_path / "untrained"
     empty.mkdir()
-    shutil.copy(run / "config.yaml", empty / "config.yaml")
+    shutil.copy(run_folder.config_path(run), run_folder.config_path(empty))
     return empty
 
 

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tfpix2pix.training import schedule
-from tfpix2pix.training.objectives import LR_POLICIES
+from tfpix2pix.names import LR_POLICIES
 
 LR = 2e-4
 SHAPE = dict(lr=LR, steps_per_epoch=10, n_epochs=2, n_epochs_decay=2, lr_decay_iters=2)
@@ -32,8 +32,8 @@ CASES = [
 ]
 
 
-def test_every_policy_has_a_case():
-    assert [policy for policy, _ in CASES] == list(LR_POLICIES)
+def test_every_policy_has_a_case_and_a_schedule():
+    assert [policy for policy, _ in CASES] == list(LR_POLICIES) == list(schedule.SCHEDULES)
 
 
 @pytest.mark.parametrize("policy, expected", CASES)

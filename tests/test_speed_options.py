@@ -7,9 +7,13 @@ import pytest
 import tensorflow as tf
 from conftest import feeds_instance_norm, tiny_config
 
+from tfpix2pix import run_folder
 from tfpix2pix.training import precision
 from tfpix2pix.training.step import Pix2Pix
 from tfpix2pix.training.strategy import make_strategy
+
+# Numerics and tolerances: run again with oneDNN the other way (tox.ini).
+pytestmark = pytest.mark.onednn
 
 # A shallower U-Net than the other tests' (depth 4 at 32 px): XLA compile time grows with the
 # number of layers, and these tests compile several variants of the step.
@@ -51,16 +55,29 @@ def _metrics(out):
 
 # --- precision --------------------------------------------------------------------------
 
-def test_auto_precision_picks_bf16_only_where_the_cpu_has_it():
-    assert precision.resolve("auto", flags={"avx2", "fma"}) == "fp32"
-    assert precision.resolve("auto", flags={"avx512f", "avx512_bf16"}) == "mixed_bf16"
-    assert precision.resolve("auto", flags={"amx_bf16", "amx_tile"}) == "mixed_bf16"
-    for name in ("fp32", "mixed_bf16", "mixed_fp16"):
+# Flag lines of real CPUs (shortened): a Zen 3 (AVX2 only), a Zen 4 (AVX-512 with BF16),
+# a Sapphire Rapids (AMX), and an AVX-512 CPU without BF16 (Skylake-SP).
+CPUINFO_FLAGS = {
+    "zen3": ("fpu sse2 avx avx2 fma f16c", "fp32"),
+    "zen4": ("fpu sse2 avx avx2 fma avx512f avx512_vnni avx512_bf16", "mixed_bf16"),
+    "sapphire_rapids": ("fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8", "mixed_bf16"),
+    "skylake_sp": ("fpu avx2 fma avx512f avx512dq avx512bw avx512vl", "fp32"),
+}
+
+
+@pytest.mark.parametrize("cpu", sorted(CPUINFO_FLAGS))
+def test_auto_precision_picks_bf16_only_where_the_cpu_has_it(cpu, tmp_path, monkeypatch):
+    # A faked /proc/cpuinfo, so the test means the same on every machine (no GPU here).
+    flags, expected = CPUINFO_FLAGS[cpu]
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: {cpu}\nflags\t\t: {flags}\n\n")
+    assert precision.cpu_flags(str(cpuinfo)) == set(flags.split())
+    real = precision.cpu_flags
+    monkeypatch.setattr(precision, "cpu_flags", lambda path=None: real(str(cpuinfo)))
+    assert precision.resolve("auto") == expected
+    for name in ("fp32", "mixed_bf16", "mixed_fp16"):  # explicit choices are kept
         assert precision.resolve(name) == name
-    # This machine (no GPU here): auto follows its /proc/cpuinfo flags.
-    flags = precision.cpu_flags()
-    has_bf16 = bool(flags & {"avx512_bf16", "amx_bf16"})
-    assert precision.resolve("auto") == ("mixed_bf16" if has_bf16 else "fp32")
+    assert real(str(tmp_path / "missing")) == set()
 
 
 def test_mixed_bf16_computes_in_bfloat16_keeps_outputs_float32_and_matches_fp32():
@@ -240,7 +257,7 @@ def test_intervals_that_are_not_multiples_of_the_call_take_effect_at_the_call_th
     # Calls end at 4, 8, 12, 16, 18: --log-every 6 is crossed by the calls ending at 8 and
     # 12 (and the run's end); --checkpoint-every 10 by the call ending at 12, then the end.
     assert [e.step for e in acc.Tensors("loss/G_L1")] == [8, 12, 18]
-    saved = tf.train.get_checkpoint_state(str(run_dir / "checkpoints"))
+    saved = tf.train.get_checkpoint_state(run_folder.checkpoints_dir(run_dir))
     assert [int(p.rsplit("-", 1)[1]) for p in saved.all_model_checkpoint_paths] == [12, 18]
 
 

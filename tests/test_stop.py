@@ -18,8 +18,9 @@ import time
 
 import pytest
 import tensorflow as tf
-from conftest import assert_same_state, checkpoint_state, tiny_config
+from conftest import assert_same_state, checkpoint_state, command_env, tiny_config
 
+from tfpix2pix import run_folder
 from tfpix2pix.data import pipeline
 from tfpix2pix.training import loop, summaries
 from tfpix2pix.training.step import Pix2Pix
@@ -109,7 +110,7 @@ POINTS = {
 
 def _restorable(run_dir, step):
     """The latest checkpoint is ckpt-<step> and restores every object of a fresh model."""
-    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    latest = run_folder.latest_checkpoint(run_dir)
     assert latest and latest.endswith(f"ckpt-{step}"), latest
     cfg = _config("unused", run_dir)
     model = Pix2Pix(cfg, tf.distribute.get_strategy(), steps_per_epoch=4)
@@ -128,7 +129,8 @@ def test_a_signal_at_any_moment_stops_after_that_step_with_a_checkpoint(
     assert summary["step"] == expected_step
     assert f"at step {expected_step}; checkpoint saved" in capsys.readouterr().out
     # One checkpoint: the stop's (a stop right after the periodic save at 10 adds none).
-    indexes = [n for n in os.listdir(tmp_path / "run" / "checkpoints") if n.endswith(".index")]
+    indexes = [n for n in os.listdir(run_folder.checkpoints_dir(tmp_path / "run"))
+               if n.endswith(".index")]
     assert indexes == [f"ckpt-{expected_step}.index"]
     _restorable(tmp_path / "run", expected_step)
     assert {s: signal.getsignal(s) for s in handlers} == handlers  # handlers given back
@@ -161,7 +163,7 @@ class Command:
     """A running ``python -m tfpix2pix.train``, its stderr read line by line in a thread."""
 
     def __init__(self, argv):
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        env = command_env()
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env=env)
         self.lines = queue.Queue()
@@ -191,7 +193,7 @@ class Command:
 
 
 def _run(argv):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = command_env()
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=LIMIT)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
@@ -212,7 +214,7 @@ def test_stopped_and_resumed_run_ends_where_an_uninterrupted_one_does(
     assert returncode == code, out
     stopped = int(re.search(rf"Stopped by {name} at step (\d+); checkpoint saved", out).group(1))
     assert stopped >= 3 and "Rerun the same command to resume" in out
-    assert tf.train.latest_checkpoint(str(run_dir / "checkpoints")).endswith(f"ckpt-{stopped}")
+    assert run_folder.latest_checkpoint(run_dir).endswith(f"ckpt-{stopped}")
 
     until = ["--max-steps", str(stopped + 3)]
     resumed = _run(_argv(pairs_dir, run_dir, *until))
@@ -224,14 +226,14 @@ def test_stopped_and_resumed_run_ends_where_an_uninterrupted_one_does(
 def test_ctrl_c_right_after_start_up_exits_130_with_a_checkpoint(pairs_dir, tmp_path):
     run_dir = tmp_path / "run"
     command = Command(_argv(pairs_dir, run_dir))
-    config = run_dir / "config.yaml"
+    config = run_folder.config_path(run_dir)
     deadline = time.monotonic() + LIMIT
-    while not config.exists():  # written once the flags and data are checked
+    while not os.path.exists(config):  # written once the flags and data are checked
         assert command.proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
     command.proc.send_signal(signal.SIGINT)
     returncode, out = command.finish()
     assert returncode == 130, out
     stopped = int(re.search(r"Stopped by SIGINT at step (\d+); checkpoint saved", out).group(1))
-    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(run_dir / "checkpoints")))
+    reader = tf.train.load_checkpoint(run_folder.latest_checkpoint(run_dir))
     assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == stopped

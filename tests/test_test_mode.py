@@ -7,6 +7,9 @@ import pytest
 import tfpix2pix
 from tfpix2pix.models.test_mode import inference_model
 
+# Numerics and tolerances: run again with oneDNN the other way (tox.ini).
+pytestmark = pytest.mark.onednn
+
 # Tolerances. The same ops on the same values agree bit for bit on a CPU; "1e-6" admits
 # GPU kernels that sum in another order. A batch and its single images go through kernels
 # blocked differently for N=8 and N=1, so float32 sums may round differently: measured

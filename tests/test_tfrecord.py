@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from conftest import ROOT, as_numpy, assert_same, write_pairs
 
-from tfpix2pix.data import folder, tfrecord
+from tfpix2pix.data import folder, tfrecord, to_tfrecord
 from tfpix2pix.data.__main__ import main
 from tfpix2pix.data.pipeline import TrainData, eval_pairs
 from tfpix2pix.errors import UserError
@@ -128,14 +128,14 @@ def test_rewrite_replaces_its_own_output(dataset, tmp_path):
 def test_interrupted_conversion_leaves_no_index_and_no_temporaries(dataset, tmp_path,
                                                                    monkeypatch):
     out = tmp_path / "records"
-    example, calls = tfrecord._example, []
+    example, calls = to_tfrecord._example, []
 
     def interrupted(name, data):
         calls.append(name)
         if len(calls) == 5:
             raise KeyboardInterrupt
         return example(name, data)
-    monkeypatch.setattr(tfrecord, "_example", interrupted)
+    monkeypatch.setattr(to_tfrecord, "_example", interrupted)
     with pytest.raises(KeyboardInterrupt):
         convert(dataset, out, "--shards", "3")
     assert os.listdir(out) == []

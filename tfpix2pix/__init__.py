@@ -3,14 +3,15 @@
 Flow: ``data`` (paired images) -> ``models`` (U-Net G, PatchGAN D) ->
 ``training`` (the alternating cGAN + L1 step) -> export/inference.
 
-``load(path)`` returns a translator for a run folder or an export; if TensorFlow is
-not imported yet, it sets TF_ENABLE_ONEDNN_OPTS=1 unless that is already set.
+``load(path)`` returns a translator for a run folder or an export. If TensorFlow is
+not imported yet, it imports it as the commands do: TF_ENABLE_ONEDNN_OPTS=1 and the
+logging policy of ``errors.quiet_tensorflow_import``, unless the user set either.
 ``build_generator``, ``build_discriminator`` and ``load`` are imported lazily so
 that the command line can answer ``--help`` and reject bad flags without loading
 TensorFlow.
 """
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = ["build_generator", "build_discriminator", "load", "__version__"]
 
@@ -20,8 +21,8 @@ def __getattr__(name):
         from . import models
         return getattr(models, name)
     if name == "load":
-        from .inference import prefer_onednn
-        prefer_onednn()  # before TensorFlow's import; see the README's speed notes
+        from .inference import import_tensorflow
+        import_tensorflow()  # as the commands: oneDNN preferred, the logging policy
         from .inference.translator import load
         return load
     raise AttributeError(f"module 'tfpix2pix' has no attribute {name!r}")

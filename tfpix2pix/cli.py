@@ -1,10 +1,16 @@
-"""The command line, generated from the config tree in ``config.py``."""
+"""The command line, generated from the config tree (``tfpix2pix.config``)."""
 
 import argparse
+import re
 import sys
+import textwrap
 
 from . import config as C
 from .errors import UserError
+
+DEMO_NOTE = ("Without --data (and without a --config that names a dataset), it trains the "
+             "built-in demo: the flags marked 'demo:' below then default to the demo's value "
+             "instead of the paper's.")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -14,77 +20,132 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
+def plain(text):
+    """reST's ``literal`` markup as plain text, for --help (``a ...``. ends in one ellipsis)."""
+    return re.sub(r"``(.+?)``(\.?)", lambda m: m[1] + ("" if m[1].endswith("...") else m[2]),
+                  text)
+
+
+def _shown(value):
+    return ", ".join(value) if isinstance(value, tuple) else str(value)
+
+
+def _help(f, demo=None):
+    """A field's help, with its default (unless it is empty or the help says it) and the
+    demo preset's value where the demo changes it."""
+    text, notes = plain(f.metadata["help"]), []
+    if not (f.default is False or f.default in ("", ()) or "(default:" in text):
+        notes.append(f"default: {_shown(f.default)}")
+    if demo is not None:
+        notes.append(f"demo: {_shown(demo)}")
+    return f"{text} ({'; '.join(notes)})" if notes else text
+
+
+def add_flag(container, key, f, typ, demo=None):
+    """Add the flag of config field ``f`` (at dotted ``key``) to a parser or argument group.
+
+    Its value lands at ``key`` in the parsed namespace, None when not given.
+    """
+    if f.metadata["positional"]:
+        container.add_argument(key, metavar=key.upper(), help=_help(f))
+        return
+    names = [C.flag_name(key, f), *f.metadata["aliases"]]
+    if typ is bool and f.default:
+        container.add_argument(*names, dest=key, action=argparse.BooleanOptionalAction,
+                               default=None, help=_help(f, demo))
+    elif typ is bool:
+        container.add_argument(*names, dest=key, action="store_const", const=True, default=None,
+                               help=_help(f, demo))
+    elif typ is tuple:
+        container.add_argument(*names, dest=key, nargs="+", default=None, metavar="PATH",
+                               help=_help(f, demo))
+    else:
+        choices = f.metadata.get("choices")
+        metavar = "{" + ",".join(choices) + "}" if choices else typ.__name__.upper()
+        if f.metadata.get("separator"):
+            metavar += f"[{f.metadata['separator']}...]"
+        extra = {}
+        if f.metadata.get("const") is not None:
+            extra = {"nargs": "?", "const": f.metadata["const"]}
+        container.add_argument(*names, dest=key, type=typ, default=None, metavar=metavar,
+                               help=_help(f, demo), **extra)
+
+
+def add_config_flags(parser, keys, tree=C.Config):
+    """Add the flags of the config ``keys`` (e.g. ``"model.norm"``) to ``parser``, with the
+    tree's names, help and defaults; ``given(args)`` collects the ones set."""
+    fields = {key: (f, typ) for key, f, typ in C.leaves(tree)}
+    for key in keys:
+        add_flag(parser, key, *fields[key])
+
+
+def given(args, tree=C.Config):
+    """The config flags set on the command line, nested as ``config.apply_overrides`` takes."""
+    keys = {key for key, _f, _typ in C.leaves(tree)}
+    out = {}
+    for key, value in vars(args).items():
+        if key in keys and value is not None:
+            *parents, leaf = key.split(".")
+            section = out
+            for parent in parents:
+                section = section.setdefault(parent, {})
+            section[leaf] = value
+    return out
+
+
+def _flat(nested, prefix=""):
+    out = {}
+    for key, value in nested.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
 def build_parser(prog, description, epilog=None, tree=C.Config):
     """The parser for a command whose options are the dataclass ``tree``.
 
-    For the training ``Config`` it also takes ``--config FILE``; flags are grouped by section.
+    For the training ``Config`` it also takes ``--config FILE``, groups the flags by topic
+    and marks the defaults the demo preset changes. Options outside a section (``--name``,
+    a command's own options) stand with ``--help``.
     """
-    parser = OneLineParser(prog=prog, description=description, epilog=epilog,
+    training = tree is C.Config
+    if training:
+        description = f"{description}\n\n{textwrap.fill(DEMO_NOTE, 78)}"
+    parser = OneLineParser(prog=prog, description=plain(description), epilog=epilog,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    if tree is C.Config:
+    groups, demo = {}, {}
+    if training:
         parser.add_argument("--config", metavar="YAML",
-                            help="experiment file (e.g. experiments/facades.yaml); flags "
-                                 "override it")
-    groups = {}
-    if tree is C.Config:  # topics in their reading order
+                            help="experiment file (e.g. experiments/facades.yaml; see "
+                                 "experiments/README.md); flags override it")
         groups = {topic: parser.add_argument_group(topic) for topic in C.TOPICS}
+        demo = _flat(C.DEMO_PRESET)
     for key, f, typ in C.leaves(tree):
-        section = key.split(".")[0] if "." in key else "options"
+        section = key.split(".")[0] if "." in key else None
         topic = f.metadata.get("group") or C.SECTION_TOPICS.get(section, section)
-        group = groups.get(topic) or parser.add_argument_group(topic)
-        groups[topic] = group
-        help_text = f"{f.metadata['help']} (default: {f.default!r})"
-        if f.metadata["positional"]:
-            group.add_argument(key, metavar=key.upper(), help=f.metadata["help"])
-            continue
-        names = [C.flag_name(key, f), *f.metadata["aliases"]]
-        if typ is bool and f.default:
-            group.add_argument(*names, dest=key, action=argparse.BooleanOptionalAction,
-                               default=None, help=f.metadata["help"] + " (default: on)")
-        elif typ is bool:
-            group.add_argument(*names, dest=key, action="store_const", const=True, default=None,
-                               help=help_text)
-        elif typ is tuple:
-            group.add_argument(*names, dest=key, nargs="+", default=None, metavar="PATH",
-                               help=f.metadata["help"])
-        else:
-            choices = f.metadata.get("choices")
-            metavar = "{" + ",".join(choices) + "}" if choices else typ.__name__.upper()
-            extra = {}
-            if f.metadata.get("const") is not None:
-                extra = {"nargs": "?", "const": f.metadata["const"]}
-            group.add_argument(*names, dest=key, type=typ, default=None, metavar=metavar,
-                               help=help_text, **extra)
+        if topic is not None and topic not in groups:
+            groups[topic] = parser.add_argument_group(topic)
+        add_flag(groups.get(topic, parser), key, f, typ, demo.get(key))
     return parser
 
 
 def parse_options(tree, args):
     """The options of a command (a ``tree`` without sections) from parsed flags, checked."""
-    flags = {k: v for k, v in vars(args).items() if v is not None}
-    return C.check_choices(C.apply_overrides(tree(), flags, "command line"))
-
-
-def _nest(flat):
-    out = {}
-    for key, value in flat.items():
-        *parents, leaf = key.split(".")
-        d = out
-        for p in parents:
-            d = d.setdefault(p, {})
-        d[leaf] = value
-    return out
+    return C.check_choices(C.apply_overrides(tree(), given(args, tree), "command line"))
 
 
 def resolve_config(args):
     """defaults -> demo preset (when no dataset is named) -> --config file -> flags."""
-    flags = {k: v for k, v in vars(args).items() if k != "config" and v is not None}
+    flags = given(args)
     from_file = C.load_yaml(args.config) if args.config else {}
-    given_path = flags.get("data.path") or (from_file.get("data") or {}).get("path")
+    given_path = (flags.get("data") or {}).get("path") or (from_file.get("data") or {}).get("path")
     cfg = C.Config()
     if not given_path:
         cfg = C.apply_overrides(cfg, C.DEMO_PRESET, "demo preset")
     cfg = C.apply_overrides(cfg, from_file, f"--config {args.config}")
-    cfg = C.apply_overrides(cfg, _nest(flags), "command line")
+    cfg = C.apply_overrides(cfg, flags, "command line")
     return C.validate(cfg)
 
 
@@ -93,4 +154,5 @@ def report_user_error(exc, err=None):
     return 2
 
 
-__all__ = ["build_parser", "parse_options", "resolve_config", "report_user_error", "UserError"]
+__all__ = ["build_parser", "add_config_flags", "given", "parse_options", "resolve_config",
+           "report_user_error", "UserError"]

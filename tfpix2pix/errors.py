@@ -58,17 +58,32 @@ def require_tensorflow(quiet=False, before_first_op=None, first_op=True):
     return tf
 
 
+LOG_LEVEL_VARIABLE = "TF_CPP_MIN_LOG_LEVEL"
 _USER_LOG_LEVEL = []  # whether the user had set TF_CPP_MIN_LOG_LEVEL, as first seen
 
 
-def quiet_tensorflow_import(level="2", before_first_op=None, first_op=True):
-    """Import TensorFlow for a command: its logs below ``level`` off and the start-up banner
-    dropped, unless the user set TF_CPP_MIN_LOG_LEVEL (then everything is left as set)."""
+def user_sets_tensorflow_logs():
+    """Whether the user set TF_CPP_MIN_LOG_LEVEL (as it was before this package set it)."""
     if not _USER_LOG_LEVEL:
-        _USER_LOG_LEVEL.append("TF_CPP_MIN_LOG_LEVEL" in os.environ)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", level)
-    return require_tensorflow(quiet=not _USER_LOG_LEVEL[0], before_first_op=before_first_op,
-                              first_op=first_op)
+        _USER_LOG_LEVEL.append(LOG_LEVEL_VARIABLE in os.environ)
+    return _USER_LOG_LEVEL[0]
+
+
+def quiet_tensorflow_import(before_first_op=None, first_op=True):
+    """Import TensorFlow under the package's one logging policy.
+
+    Every command (train, its workers, predict, export) and ``tfpix2pix.load`` show the
+    user their own lines only: unless the user set TF_CPP_MIN_LOG_LEVEL, it is set to 3
+    (TensorFlow's native INFO, WARNING and ERROR lines off, among them Grappler's harmless
+    "remapper failed" under oneDNN), and the start-up lines that no level governs (absl's
+    pre-initialisation notice, the oneDNN and CPU-feature notes) are dropped. Errors still
+    reach the user as Python exceptions, which the commands print as one line. A user who
+    sets TF_CPP_MIN_LOG_LEVEL (any value) sees everything TensorFlow prints, as set.
+    """
+    quiet = not user_sets_tensorflow_logs()
+    if quiet:
+        os.environ[LOG_LEVEL_VARIABLE] = "3"
+    return require_tensorflow(quiet=quiet, before_first_op=before_first_op, first_op=first_op)
 
 
 class Pix2PixWarning(UserWarning):

@@ -1,5 +1,6 @@
-"""Writing files so that a reader never sees half of one."""
+"""Files: written so that a reader never sees half of one, hashed, and the cache folder."""
 
+import hashlib
 import os
 import threading
 
@@ -23,3 +24,20 @@ def write_atomic(path, data):
             os.remove(tmp)
         raise
     return path
+
+
+def sha256(path):
+    """The SHA-256 of the file at ``path``, as hex, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_root():
+    """Where downloads and generated data are kept: TFPIX2PIX_CACHE, else
+    $XDG_CACHE_HOME/tfpix2pix, else ~/.cache/tfpix2pix."""
+    root = os.environ.get("TFPIX2PIX_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache"), "tfpix2pix")
+    return os.path.expanduser(root)

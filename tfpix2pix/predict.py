@@ -11,8 +11,8 @@ import sys
 
 from . import config as C
 from .cli import build_parser, parse_options, report_user_error
-from .errors import UserError, quiet_tensorflow_import
-from .inference import prefer_onednn
+from .errors import UserError
+from .inference import import_tensorflow
 from .progress import Count
 
 EPILOG = """examples:
@@ -36,7 +36,11 @@ def output_names(paths):
 
 
 def predict(opts, err=None):
-    """Translate ``opts.input`` into ``opts.output``; return (written rows, failures)."""
+    """Translate ``opts.input`` into ``opts.output``; return (written rows, failures).
+
+    An input that cannot be read is skipped; its one-line error is printed after the
+    progress bar has finished.
+    """
     from .inference import html, images
     from .inference.translator import load
 
@@ -44,7 +48,7 @@ def predict(opts, err=None):
     paths = images.list_inputs(opts.input)
     translator = load(opts.model, opts.test_mode or None)
     direction, channels = translator.info["direction"], translator.info["in_channels"]
-    rows, failures = [], 0
+    rows, errors = [], []
     progress = Count(len(paths), err)
     for i, (path, name) in enumerate(zip(paths, output_names(paths)), 1):
         try:  # a bad file is reported and skipped; the others are translated
@@ -52,9 +56,7 @@ def predict(opts, err=None):
             source, target = images.split_pair(image, direction, path) if opts.aligned else (
                 image, None)
         except UserError as exc:
-            progress.close()
-            print(f"error: {exc}", file=err)
-            failures += 1
+            errors.append(f"error: {exc}")
             progress.update(i)
             continue
         source = images.to_channels(source, channels)
@@ -71,11 +73,13 @@ def predict(opts, err=None):
         rows.append(row)
         progress.update(i)
     progress.close()
+    for line in errors:  # after the finished bar, which they would otherwise cut in two
+        print(line, file=err)
     if opts.html and rows:
         page = html.write_index(opts.output, rows,
                                 f"tfpix2pix: {translator.info['name']} ({direction})")
         print(f"page: {page}", file=err)
-    return rows, failures
+    return rows, len(errors)
 
 
 def main(argv=None, out=None, err=None):
@@ -90,14 +94,15 @@ def main(argv=None, out=None, err=None):
                             "(exported/<name>)")
         if not opts.input:
             raise UserError("--input is required: image files, folders or glob patterns")
-        prefer_onednn()  # TF_ENABLE_ONEDNN_OPTS=1 unless set: ~1.6x faster on AVX2 CPUs
-        # Level 3: under oneDNN, grappler logs "remapper failed" for the U-Net's skip
-        # connections (it then skips its fusions; the speed above is measured with that).
-        quiet_tensorflow_import(level="3")
+        import_tensorflow()  # oneDNN preferred, the package's logging policy
         rows, failures = predict(opts, err=err)
     except UserError as exc:
         return report_user_error(exc, err)
-    print(f"{len(rows)} image(s) translated into {opts.output}", file=out)
+    if rows:
+        print(f"{len(rows)} image(s) translated into {opts.output}", file=out)
+    else:
+        print(f"No image translated: none of the {failures} input(s) could be read; "
+              "nothing was written", file=out)
     if failures:
         print(f"error: {failures} input(s) could not be read (named above)", file=err)
         return 1

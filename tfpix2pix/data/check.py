@@ -8,9 +8,13 @@ fit, and, for a batch of more than one, one training size for every pair. The
 first bad pair is reported as a one-line UserError naming its file and the fix,
 so that a long run does not fail an hour in. The answer (``ImageInfo``) also
 says whether any file is a 16-bit PNG, which sets the dtype the pairs are kept in.
+
+``find_problems`` makes the same checks, file by file, but collects every problem
+instead of stopping at the first (``python -m tfpix2pix.data validate`` and the
+check of a downloaded dataset), and also returns what each readable file is.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import UserError
 from .layouts import ALIGNED, DEFAULT_PREPROCESS, FIXED_SIZE_MODES, PairFormat
@@ -26,6 +30,16 @@ class ImageInfo:
 
     bit_depth: int
     train_sizes: tuple
+
+
+@dataclass
+class Findings:
+    """What ``find_problems`` learnt: ``problems``, one line each, in the pairs' order;
+    ``files``, (height, width, channels, bit depth, is JPEG) of every readable file."""
+
+    problems: list = field(default_factory=list)
+    files: list = field(default_factory=list)
+    info: ImageInfo = None
 
 
 def _png_header(data):
@@ -67,8 +81,11 @@ def _probe(data, decode):
     return tf.concat([info, tf.cast(is_jpeg, tf.int32)[None]], 0)
 
 
-def _file_infos(pairs, decode):
-    """{(position, part): (h, w, c, depth, is_jpeg)} of the readable files of ``pairs``."""
+def _file_infos(pairs, decode, progress=None):
+    """{(position, part): (h, w, c, depth, is_jpeg)} of the readable files of ``pairs``.
+
+    ``progress(done)`` is called with the number of files read so far (in order).
+    """
     import tensorflow as tf
     parts = pairs.parts
 
@@ -77,8 +94,13 @@ def _file_infos(pairs, decode):
 
     ds = pairs.encoded().flat_map(files_of).map(
         lambda k, part, data: (k, part, _probe(data, decode)), num_parallel_calls=tf.data.AUTOTUNE)
-    infos = {(int(k), int(p)): tuple(int(v) for v in info)
-             for k, p, info in ds.ignore_errors().as_numpy_iterator()}
+    infos = {}
+    for k, p, info in ds.ignore_errors().as_numpy_iterator():
+        infos[int(k), int(p)] = tuple(int(v) for v in info)
+        if progress:
+            progress(int(k) * parts + int(p) + 1)
+    if progress:
+        progress(len(pairs) * parts)
     if parts > 1:  # a pair one of whose files cannot be read is dropped whole: probe each
         for k in sorted(set(range(len(pairs))) - {k for k, _ in infos}):
             for part in range(parts):
@@ -184,6 +206,32 @@ def check_images(*pair_sets, decode=True, preprocess=DEFAULT_PREPROCESS, load_si
     be broken. TFRecord shards are also checked for corrupt records and for the counts
     and names their ``index.json`` lists.
     """
+    return _inspect(pair_sets, None, None, decode=decode, preprocess=preprocess,
+                    load_size=load_size, crop_size=crop_size, input_nc=input_nc,
+                    output_nc=output_nc, direction=direction, batch_size=batch_size)
+
+
+def find_problems(*pair_sets, progress=None, **reading):
+    """``check_images``' checks (same arguments), collecting every problem: ``Findings``.
+
+    A pair with a problem is reported once, with the message ``check_images`` would raise
+    for it, and the others are still checked. ``progress(done)`` is told how many files
+    of the current set have been read.
+    """
+    findings = Findings()
+    findings.info = _inspect(pair_sets, findings, progress, **reading)
+    return findings
+
+
+def _inspect(pair_sets, findings, progress, decode=True, preprocess=DEFAULT_PREPROCESS,
+             load_size=None, crop_size=None, input_nc=3, output_nc=3, direction="AtoB",
+             batch_size=1):
+    """The checks of ``check_images``; with ``findings``, problems are collected there."""
+    def problem(exc):
+        if findings is None:
+            raise exc
+        findings.problems.append(str(exc))
+
     if preprocess in ("crop", "scale_width", "scale_width_and_crop"):
         crop_size = _needs("crop_size", crop_size, preprocess)
     if preprocess in ("scale_width", "scale_width_and_crop"):
@@ -201,33 +249,44 @@ def check_images(*pair_sets, decode=True, preprocess=DEFAULT_PREPROCESS, load_si
         pairs = pairs.subset(fresh)
         if not len(pairs):
             continue
-        pairs.verify()
+        try:
+            pairs.verify()
+        except UserError as exc:
+            problem(exc)
+            continue
         fmt = base.replace(layout=pairs.layout)
-        infos = _file_infos(pairs, decode)
+        infos = _file_infos(pairs, decode, progress)
         for k in range(len(pairs)):
-            size = fmt.train_size(*_pair_size(pairs, k, infos, fmt))
+            try:
+                size = fmt.train_size(*_pair_size(pairs, k, infos, fmt))
+            except UserError as exc:
+                problem(exc)
+                continue
             if number == 0:
                 first_of_size.setdefault(size, k)
                 if batch_size > 1 and len(first_of_size) > 1:
-                    _raise_batch_error(pairs, first_of_size, batch_size, preprocess)
+                    problem(_batch_error(pairs, first_of_size, batch_size, preprocess))
+                    batch_size = 1  # said once
         depth = max([depth] + [info[3] for info in infos.values()])
+        if findings is not None:
+            findings.files.extend(infos[key] for key in sorted(infos))
     return ImageInfo(bit_depth=depth, train_sizes=tuple(sorted(first_of_size)))
 
 
-def _raise_batch_error(pairs, first_of_size, batch_size, preprocess):
+def _batch_error(pairs, first_of_size, batch_size, preprocess):
     (size1, k1), (size2, k2) = list(first_of_size.items())[:2]
-    raise UserError(f"--batch-size {batch_size}: the training pairs differ in size after "
-                    f"--preprocess {preprocess} ({pairs.where(k1, 0)} is {size1[1]}x{size1[0]}, "
-                    f"{pairs.where(k2, 0)} is {size2[1]}x{size2[0]}), and a batch needs one "
-                    "size; use --batch-size 1, or a --preprocess that gives one size "
-                    f"({', '.join(FIXED_SIZE_MODES)})")
+    return UserError(f"--batch-size {batch_size}: the training pairs differ in size after "
+                     f"--preprocess {preprocess} ({pairs.where(k1, 0)} is {size1[1]}x{size1[0]}, "
+                     f"{pairs.where(k2, 0)} is {size2[1]}x{size2[0]}), and a batch needs one "
+                     "size; use --batch-size 1, or a --preprocess that gives one size "
+                     f"({', '.join(FIXED_SIZE_MODES)})")
 
 
 def bit_depth(pairs):
     """16 if any file of ``pairs`` is a 16-bit PNG, else 8 (reads headers; unreadable files
     are left to the decode to report)."""
     import tensorflow as tf
-    from .preprocess import is_16_bit_png
+    from ..pixels import is_16_bit_png
     pairs = as_pairs(pairs)
     if not len(pairs):
         return 8

@@ -1,34 +1,32 @@
-"""Finding a dataset: a folder of aligned images, two folders of A and B images, or TFRecords.
+"""Finding a dataset: which layout ``--data`` is, and its splits as ``Pairs``.
 
-Two layouts, both the PyTorch reference's (``--dataset-mode``):
+Three layouts, each read by its own module, which knows nothing of the others:
 
 * aligned: ``<root>/train/`` (and optionally ``val/`` and ``test/``) holding JPEG
-  or PNG images, each a pair drawn side by side as ``[A | B]``;
-* unaligned_pairs (two folders, what the reference's ``combine_A_and_B.py``
-  reads): ``<root>/A/<split>/`` and ``<root>/B/<split>/``, a pair being the two
-  files with the same name. Only the stem has to match: ``A/train/0001.png``
-  pairs with ``B/train/0001.jpg`` (label maps are often PNG, photos JPEG). Pairs
-  are in the order of their sorted names.
+  or PNG images, each a pair drawn side by side as ``[A | B]`` (``listing``);
+* unaligned_pairs: ``<root>/A/<split>/`` and ``<root>/B/<split>/``, a pair being
+  the two files with the same stem (``listing``); these two are the PyTorch
+  reference's ``--dataset-mode`` values;
+* TFRecords: a folder written by ``python -m tfpix2pix.data to-tfrecord`` (it
+  holds ``index.json``), read as the same aligned pairs, in the same order
+  (``tfrecord``).
 
-``auto`` (the default) tells them apart: ``train/`` means aligned, ``A/`` and
-``B/`` two folders. A folder written by ``python -m tfpix2pix.data to-tfrecord``
-(it holds ``index.json``) is read as the same aligned pairs, in the same order.
-Paths may be URLs (``gs://...``): they are read through tf.io.gfile. Problems
-are reported as one-line UserErrors naming the file or flag. This module does
-not import TensorFlow (``check_images`` does, when it is called).
+The choice is made here only (``resolve_layout``). ``auto`` (the default) tells
+them apart: ``index.json`` means TFRecords, ``train/`` aligned, ``A/`` and ``B/``
+two folders. Paths may be URLs (``gs://...``): they are read through tf.io.gfile.
+Problems are reported as one-line UserErrors naming the file or flag. This
+module does not import TensorFlow (``check_images`` does, when it is called).
 """
 
-import os
-
 from ..errors import UserError
-from . import fs
+from . import fs, tfrecord
 from .check import check_images  # noqa: F401  (folder.check_images is the public name)
 from .layouts import ALIGNED, DATASET_MODES, TWO_FOLDERS
+from .listing import file_pairs, list_images  # noqa: F401  (folder.list_images is public)
 from .source import Pairs
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 BUILTIN_PREFIX = "builtin:"
-SHOWN_NAMES = 5  # names listed in a "no partner" error
+TFRECORDS = "tfrecord"  # the layout of a to-tfrecord folder
 
 
 def resolve_root(path):
@@ -50,22 +48,13 @@ def resolve_root(path):
     return path
 
 
-def list_images(root, split):
-    """Sorted image paths in ``root/split`` ([] if the folder is absent)."""
-    folder = fs.join(root, split)
-    if not fs.isdir(folder):
-        return []
-    names = sorted(n for n in fs.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS))
-    return [fs.join(folder, n) for n in names]
-
-
 def train_images(root, data_flag):
     paths = list_images(root, "train")
     if not paths:
         where = fs.join(root, "train")
         if not fs.isdir(where):
             hint = ""
-            if layout_of(root) == TWO_FOLDERS:
+            if TWO_FOLDERS in layouts_in(root):
                 hint = " (it holds A/ and B/: use --dataset-mode auto or unaligned_pairs)"
             raise UserError(f"--data {data_flag}: no train/ folder in it{hint}; put the training "
                             f"pairs in {where}/ as [A | B] .jpg or .png images")
@@ -74,23 +63,34 @@ def train_images(root, data_flag):
     return paths
 
 
-def layout_of(root):
-    """ALIGNED if ``root/train`` exists, else TWO_FOLDERS if ``root/A`` and ``root/B`` do."""
+def layouts_in(root):
+    """The layouts ``root`` has the folders of, as a set: TFRECORDS (it holds index.json),
+    ALIGNED (train/), TWO_FOLDERS (A/ and B/)."""
+    held = set()
+    if tfrecord.is_tfrecord_root(root):
+        held.add(TFRECORDS)
     if fs.isdir(fs.join(root, "train")):
-        return ALIGNED
+        held.add(ALIGNED)
     if fs.isdir(fs.join(root, "A")) and fs.isdir(fs.join(root, "B")):
-        return TWO_FOLDERS
-    return ALIGNED
+        held.add(TWO_FOLDERS)
+    return held
 
 
 def resolve_layout(root, dataset_mode, data_flag):
-    """The layout ``--dataset-mode`` means for ``root``: ALIGNED or TWO_FOLDERS."""
+    """The layout ``--data`` and ``--dataset-mode`` mean for ``root``: TFRECORDS, ALIGNED or
+    TWO_FOLDERS."""
     if dataset_mode not in DATASET_MODES:
         raise UserError(f"--dataset-mode {dataset_mode}: unknown; choose one of "
                         f"{', '.join(DATASET_MODES)}")
-    two = fs.isdir(fs.join(root, "A")) and fs.isdir(fs.join(root, "B"))
+    held = layouts_in(root)
+    if TFRECORDS in held:
+        if dataset_mode == TWO_FOLDERS:
+            raise UserError(f"--data {data_flag}: is a to-tfrecord folder of aligned [A | B] "
+                            "pairs; use --dataset-mode auto or aligned with it")
+        return TFRECORDS
+    two = TWO_FOLDERS in held
     if dataset_mode == "auto":
-        if two and fs.isdir(fs.join(root, "train")):
+        if two and ALIGNED in held:
             raise UserError(f"--data {data_flag}: holds both train/ and A/, B/; pass "
                             "--dataset-mode aligned (train/) or unaligned_pairs (A/, B/)")
         return TWO_FOLDERS if two else ALIGNED
@@ -99,46 +99,6 @@ def resolve_layout(root, dataset_mode, data_flag):
                         f"folders in it (A/train/ and B/train/, files paired by name); put "
                         "them there or use --dataset-mode aligned")
     return dataset_mode
-
-
-def _by_stem(root, side, split):
-    """{stem: path} of the images in ``root/side/split``; UserError if a stem is taken twice."""
-    found = {}
-    for path in list_images(fs.join(root, side), split):
-        stem = os.path.splitext(os.path.basename(path))[0]
-        if stem in found:
-            raise UserError(f"{path}: {os.path.basename(found[stem])} has the same name in "
-                            f"{fs.join(root, side, split)}/, so the pair {stem!r} is ambiguous; "
-                            "keep one of them")
-        found[stem] = path
-    return found
-
-
-def _names(stems, paths):
-    shown = ", ".join(os.path.basename(paths[s]) for s in stems[:SHOWN_NAMES])
-    return shown + (", ..." if len(stems) > SHOWN_NAMES else "")
-
-
-def file_pairs(root, split, data_flag):
-    """Sorted (A path, B path) pairs of ``split`` of a two-folder dataset ([] if none).
-
-    Files are paired by name without extension; a file without a partner is an error
-    that lists the first few such names and how many there are.
-    """
-    a, b = _by_stem(root, "A", split), _by_stem(root, "B", split)
-    if not a and not b:
-        return []
-    only = [(side, other, sorted(set(mine) - set(theirs)), mine)
-            for side, other, mine, theirs in (("A", "B", a, b), ("B", "A", b, a))]
-    problems = [f"{len(lonely)} in {fs.join(root, side, split)}/ "
-                f"{'has' if len(lonely) == 1 else 'have'} none in "
-                f"{fs.join(root, other, split)}/ ({_names(lonely, mine)})"
-                for side, other, lonely, mine in only if lonely]
-    if problems:
-        raise UserError(f"--data {data_flag}: files without a partner of the same name: "
-                        f"{'; '.join(problems)}; give each a partner (the extension may "
-                        "differ) or remove it")
-    return [(a[s], b[s]) for s in sorted(a)]
 
 
 def find_pairs(data_flag, num_shown, *, dataset_mode="auto"):
@@ -154,12 +114,9 @@ def find_pairs(data_flag, num_shown, *, dataset_mode="auto"):
 
 def find_splits(data_flag, *, dataset_mode="auto"):
     """(training pairs, val pairs or None) for ``--data``, as ``Pairs`` (see ``find_pairs``)."""
-    from . import tfrecord
     root = resolve_root(data_flag)
-    if tfrecord.is_tfrecord_root(root):
-        if dataset_mode == TWO_FOLDERS:
-            raise UserError(f"--data {data_flag}: is a to-tfrecord folder of aligned [A | B] "
-                            "pairs; use --dataset-mode auto or aligned with it")
+    layout = resolve_layout(root, dataset_mode, data_flag)
+    if layout == TFRECORDS:
         index = tfrecord.read_index(root)
         train = tfrecord.open_split(root, "train", index)
         if train is None:
@@ -167,7 +124,7 @@ def find_splits(data_flag, *, dataset_mode="auto"):
                             "convert a folder that holds train/ with python -m tfpix2pix.data "
                             "to-tfrecord")
         return train, tfrecord.open_split(root, "val", index)
-    if resolve_layout(root, dataset_mode, data_flag) == TWO_FOLDERS:
+    if layout == TWO_FOLDERS:
         train = file_pairs(root, "train", data_flag)
         if not train:
             raise UserError(f"--data {data_flag}: no .jpg or .png images in "

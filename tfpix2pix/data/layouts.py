@@ -1,35 +1,48 @@
 """Dataset layouts, preprocess modes and the pair format: the data options, without TensorFlow.
 
-``config.py`` imports the allowed values from here (``DATASET_MODES``,
-``PREPROCESS_MODES``, ``CHANNEL_COUNTS``); ``PairFormat`` is the one
-description of what a decoded pair looks like (layout, direction, channels,
-bit depth, and the ``--preprocess`` sizes). The sizes are computed here in
-plain integers, so the start-up check (image headers) and the tf.data
-pipeline (the same formula in int64 tensors, see ``preprocess.py``) agree on
-every pair's size.
+The names of the data options are declared here (``DATASET_MODES``,
+``DIRECTIONS``, ``PREPROCESS_MODES``, registries of ``tfpix2pix.names``), and the
+config takes its choices from them; ``PairFormat`` is the one description of what
+a decoded pair looks like (layout, direction, channels, bit depth, and the
+``--preprocess`` sizes). The sizes are computed here in plain integers, so the
+start-up check (image headers) and the tf.data pipeline (the same formula in int64
+tensors, see ``preprocess.py``) agree on every pair's size.
 
-``--preprocess`` follows the PyTorch reference (``data/base_dataset.py``):
-
-* ``resize_and_crop``: resize to load_size x load_size, random crop crop_size (the default);
-* ``crop``: random crop crop_size from the original size;
-* ``scale_width``: width load_size, height ``max(load_size * h // w, crop_size)``, no crop;
-* ``scale_width_and_crop``: scale_width, then random crop crop_size;
-* ``none``: the original size.
-
-Unlike the reference, ``none`` does not resize to a multiple of 4: sizes that are
-not a multiple of the generator's stride are padded by the train step.
+``--preprocess`` follows the PyTorch reference (``data/base_dataset.py``); its modes
+are the entries of ``PREPROCESS_MODES``, ``resize_and_crop`` the default. With
+``scale_width`` the height is ``max(load_size * h // w, crop_size)``. Unlike the
+reference, ``none`` does not resize to a multiple of 4: sizes that are not a
+multiple of the generator's stride are padded by the train step.
 """
 
 from dataclasses import asdict, dataclass
 
-PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
-DATASET_MODES = ("auto", "aligned", "unaligned_pairs")
+from ..names import Registry
+
+PREPROCESS_MODES = Registry("preprocess", {
+    "resize_and_crop": "resize to --load-size square, random crop --crop-size",
+    "crop": "random crop --crop-size of the original size",
+    "scale_width": "width to --load-size keeping the aspect ratio, no crop",
+    "scale_width_and_crop": "scale_width, then a random crop --crop-size",
+    "none": "the original size",
+})
+DATASET_MODES = Registry("dataset_mode", {
+    "auto": "detected",
+    "aligned": "[A | B] files",
+    "unaligned_pairs": "A/ and B/ folders, partners matched by file name",
+})
+DIRECTIONS = Registry("direction", {
+    "AtoB": "translates A, the left half or A/, into B",
+    "BtoA": "the reverse, e.g. facades labels->photo",
+})
 CHANNEL_COUNTS = (1, 2, 3, 4)
 BIT_DEPTHS = (8, 16)
-DIRECTIONS = ("AtoB", "BtoA")
-ALIGNED, TWO_FOLDERS = "aligned", "unaligned_pairs"  # the layouts (dataset_mode minus auto)
+ALIGNED, TWO_FOLDERS = DATASET_MODES.subset("aligned", "unaligned_pairs")  # the layouts
 DEFAULT_PREPROCESS = "resize_and_crop"
-FIXED_SIZE_MODES = ("resize_and_crop", "crop", "scale_width_and_crop")  # training size crop x crop
+# Training sees crop x crop pairs: a fixed size.
+FIXED_SIZE_MODES = PREPROCESS_MODES.subset("resize_and_crop", "crop", "scale_width_and_crop")
+# The crop is taken after resizing to --load-size (square, or that width).
+RESIZED_CROP_MODES = PREPROCESS_MODES.subset("resize_and_crop", "scale_width_and_crop")
 
 
 @dataclass(frozen=True)

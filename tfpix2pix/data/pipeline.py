@@ -29,7 +29,16 @@ from .layouts import DEFAULT_PREPROCESS, PairFormat
 from .source import as_pairs
 
 AUTOTUNE = tf.data.AUTOTUNE
-CACHE_MODES = ("memory", "disk", "none")
+from ..names import CACHE_MODES  # noqa: E402  (the one declaration of the modes)
+
+
+# The training stream runs without tf.data's autotuning model. The model's thread
+# re-tunes the pipeline at a period that doubles up to 60 s, and deleting the iterator
+# waits until that thread wakes (TF 2.21; seen with gdb): a run sat silent for up to a
+# minute after "Finished". Without the model, the map's AUTOTUNE is one parallel call
+# per core, the most the model would give it; the training step sets the pace.
+_NO_AUTOTUNE_MODEL = tf.data.Options()
+_NO_AUTOTUNE_MODEL.autotune.enabled = False
 
 
 def pair_format(pairs, *, load_size, crop_size, direction, preprocess=DEFAULT_PREPROCESS,
@@ -196,7 +205,8 @@ class TrainData:
 
         ds = tf.data.Dataset.counter(first_epoch).flat_map(epoch_elements)
         ds = ds.map(element, num_parallel_calls=AUTOTUNE, deterministic=True)
-        return ds.batch(out_batch, drop_remainder=True).prefetch(AUTOTUNE)
+        ds = ds.batch(out_batch, drop_remainder=True).prefetch(AUTOTUNE)
+        return ds.with_options(_NO_AUTOTUNE_MODEL)
 
     def distribute(self, strategy, start_step=0):
         """An iterator of ``strategy``'s distributed batches from global step ``start_step``.

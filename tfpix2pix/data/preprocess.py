@@ -8,33 +8,23 @@ every epoch: random crop and mirror) and ``center`` (the fixed view of grid
 and validation pairs) cut both alike. ``to_unit_range`` scales to [-1, 1] and
 splits A from B.
 
-Channel rules, from the file's own count c to the count n asked for: same n ->
-as is; for 1 or 3 an alpha channel (files of 2 or 4 channels) is first
-composited on white, ``c * a + white * (1 - a)``, as predict and the export do;
-1 from RGB -> the luminance (``tf.image.rgb_to_grayscale``'s weights, rounded);
-3 from gray -> repeated; 2 and 4 only from files with exactly 2 (gray + alpha)
-or 4 (RGBA) channels, which ``check_images`` makes sure of at start-up.
-
-Bit depth: with ``bit_depth=16`` every pair is kept as uint16, a 16-bit PNG at
-its real values and an 8-bit file times 257 (so 255 -> 65535), and scaled from
-[0, 65535] to [-1, 1]. With 8 (the default) everything is uint8, decoded
-exactly as before these options existed.
+Channels and bit depth follow ``pixels``, the rules predict and the export share:
+alpha composited on white for 1 or 3 channels, the luma for gray, gray repeated
+for RGB. 2 and 4 channels are made only from files with exactly 2 (gray + alpha)
+or 4 (RGBA) channels, which ``check_images`` makes sure of at start-up. With
+``bit_depth=16`` every pair is kept as uint16, a 16-bit PNG at its real values
+and an 8-bit file times 257 (so 255 -> 65535); with 8 (the default) everything
+is uint8, decoded exactly as before these options existed.
 """
 
 import tensorflow as tf
 
+from ..pixels import is_16_bit_png, round_to, to_16_bit, to_channels, to_float
 from .layouts import ALIGNED
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def is_16_bit_png(data):
-    """Whether ``data`` is a PNG whose IHDR says 16 bits per sample."""
-    return tf.cond(
-        tf.strings.length(data) >= 26,
-        lambda: tf.logical_and(tf.equal(tf.strings.substr(data, 0, 8), PNG_SIGNATURE),
-                               tf.equal(tf.strings.substr(data, 24, 1), b"\x10")),
-        lambda: tf.constant(False))
+# The first bytes of the files ``decode_file`` reads: PNG, JPEG, BMP, GIF.
+SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"BM", b"GIF8")
+FORMATS = "PNG, JPEG, BMP or GIF"
 
 
 def decode_file(data, channels, bit_depth=8):
@@ -55,43 +45,7 @@ def decode_file(data, channels, bit_depth=8):
         return eight_bit()
     return tf.cond(is_16_bit_png(data),
                    lambda: tf.io.decode_png(data, channels=channels, dtype=tf.uint16),
-                   lambda: tf.cast(eight_bit(), tf.uint16) * 257)
-
-
-def _round_to(x, dtype):
-    return tf.cast(tf.clip_by_value(tf.round(x), 0, dtype.max), dtype)
-
-
-def _on_white(image):
-    """Gray + alpha or RGBA -> gray or RGB composited on white: ``c * a + max * (1 - a)``."""
-    top = float(image.dtype.max)
-    x = tf.cast(image, tf.float32)
-    a = x[..., -1:] / top
-    return _round_to(x[..., :-1] * a + top * (1.0 - a), image.dtype)
-
-
-def to_channels(image, n):
-    """A decoded image with any channel count -> ``n`` channels (the module's rules)."""
-    if image.shape[-1] == n:
-        return image
-    c = tf.shape(image)[-1]
-    # 1 or 3 channels asked for: first an alpha channel is composited away.
-    if n in (1, 3):
-        opaque = tf.cond(tf.logical_or(tf.equal(c, 2), tf.equal(c, 4)),
-                         lambda: _on_white(image), lambda: image)
-        opaque = tf.ensure_shape(opaque, [None, None, None])
-        k = tf.shape(opaque)[-1]
-    if n == 3:
-        gray = opaque[..., :1]  # (concat, not tile: tf.tile has no uint16 kernel)
-        out = tf.cond(k >= 3, lambda: opaque[..., :3], lambda: tf.concat([gray] * 3, axis=-1))
-    elif n == 1:
-        def luminance():
-            gray = tf.image.rgb_to_grayscale(tf.cast(opaque[..., :3], tf.float32))
-            return _round_to(gray, image.dtype)
-        out = tf.cond(k >= 3, luminance, lambda: opaque[..., :1])
-    else:
-        out = image
-    return tf.ensure_shape(out, [None, None, n])
+                   lambda: to_16_bit(eight_bit()))
 
 
 def _decode_as(data, n, bit_depth):
@@ -104,7 +58,7 @@ def _resized(a, b, fmt):
 
     def resize(x, height, width):
         x = tf.image.resize(x, (height, width), method="bicubic", antialias=True)
-        return _round_to(x, dtype)
+        return round_to(x, dtype)
 
     if fmt.preprocess == "resize_and_crop":
         size = fmt.load_size
@@ -145,10 +99,9 @@ def decode_pair(files, fmt):
     return pair
 
 
-def to_unit_range(pair, input_nc=3, bit_depth=8):
+def to_unit_range(pair, input_nc=3):
     """Stored (uint8 or uint16) pair -> (A, B), float32 in [-1, 1]."""
-    half_range = 127.5 if bit_depth == 8 else 32767.5
-    x = tf.cast(pair, tf.float32) / half_range - 1.0
+    x = to_float(pair)
     return x[..., :input_nc], x[..., input_nc:]
 
 
@@ -160,7 +113,7 @@ def jitter(pair, seed, fmt, flip):
         pair = tf.image.stateless_random_crop(pair, size, crop_seed)
     if flip:
         pair = tf.image.stateless_random_flip_left_right(pair, flip_seed)
-    return to_unit_range(pair, fmt.input_nc, fmt.bit_depth)
+    return to_unit_range(pair, fmt.input_nc)
 
 
 def eval_format(fmt):
@@ -177,4 +130,4 @@ def center(pair, fmt):
         top, left = (shape[0] - fmt.crop_size) // 2, (shape[1] - fmt.crop_size) // 2
         pair = pair[top:top + fmt.crop_size, left:left + fmt.crop_size]
         pair.set_shape((fmt.crop_size, fmt.crop_size, fmt.channels))
-    return to_unit_range(pair, fmt.input_nc, fmt.bit_depth)
+    return to_unit_range(pair, fmt.input_nc)

@@ -18,6 +18,8 @@ import tempfile
 
 import numpy as np
 
+from .. import files
+
 BUILTIN_NAME = "shapes"
 VERSION = 1
 SKY, GROUND, WALL, ROOF, WINDOW, DOOR, TREE = range(7)
@@ -161,8 +163,7 @@ def make_pair(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarr
 def builtin_dataset_dir(cache_root: str | None = None) -> str:
     """Folder where the built-in set lives: <cache_root>/datasets/shapes-v1."""
     if cache_root is None:
-        cache_root = os.environ.get("TFPIX2PIX_CACHE") or os.path.join(
-            os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache"), "tfpix2pix")
+        cache_root = files.cache_root()
     return os.path.join(os.path.expanduser(cache_root), "datasets", f"{BUILTIN_NAME}-v{VERSION}")
 
 

@@ -1,52 +1,40 @@
-"""Aligned pairs as sharded TFRecords: ``python -m tfpix2pix.data to-tfrecord DIR OUT``.
+"""Reading a to-tfrecord folder: aligned pairs as sharded TFRecords.
 
-Each split of DIR (``train/``, ``val/``, ``test/``, those that exist) becomes
-``OUT/<split>-00000-of-0000N.tfrecord`` shards of ``tf.train.Example`` records
-with two bytes features: ``name`` (the pair's file name) and ``image`` (the
-file's original bytes, so decoding gives exactly the pixels the folder gives).
-Records keep the folder's sorted order, split into contiguous blocks, one per
-shard. ``OUT/index.json`` lists per split the shards, their record counts, the
-names in order and a SHA-256 of the content.
+The format (written by ``to_tfrecord``, ``python -m tfpix2pix.data to-tfrecord``):
+each split (``train``, ``val``, ``test``) is ``<split>-00000-of-0000N.tfrecord``
+shards of ``tf.train.Example`` records with two bytes features, ``name`` (the
+pair's file name) and ``image`` (the file's original bytes, so decoding gives
+exactly the pixels the folder gives). Records keep the folder's sorted order,
+split into contiguous blocks, one per shard. ``index.json`` lists per split the
+shards, their record counts, the names in order and a SHA-256 of the content.
 
-``--data OUT`` then trains on exactly the same examples, in the same order for
-a seed, as ``--data DIR``. Shards are written under temporary names and renamed
-only once all are complete; ``index.json`` is written last, so a killed
-conversion leaves no folder that looks complete. All paths go through
-tf.io.gfile (``gs://``, ``s3://`` with their plugins).
-
-Only aligned datasets are converted. A two-folder dataset (``A/<split>/`` and
-``B/<split>/``) is refused with a one-line error: train on its folder directly.
+``open_split`` gives a split as ``Pairs``, so ``--data OUT`` trains on exactly the
+same examples, in the same order for a seed, as the folder it was converted from.
+All paths go through tf.io.gfile (``gs://``, ``s3://`` with their plugins).
 """
 
-import hashlib
 import json
-import math
-import os
 import re
-import uuid
 
 import numpy as np
 
 from ..errors import UserError
 from . import fs
-from .layouts import ALIGNED, DEFAULT_PREPROCESS
+from .layouts import ALIGNED
 from .source import Pairs
 
 FORMAT = "tfpix2pix-tfrecord"
 VERSION = 1
 INDEX = "index.json"
 SPLITS = ("train", "val", "test")
-SHARD_BYTES = 256 * 2**20  # automatic shard count: about this much per shard
 FEATURES = ("name", "image")
 RERUN = "rerun python -m tfpix2pix.data to-tfrecord to rewrite the folder"
-_SHARD = re.compile(r"^(train|val|test)-\d{5}-of-\d{5}\.tfrecord$")
+SHARD = re.compile(r"^(train|val|test)-\d{5}-of-\d{5}\.tfrecord$")
 
 
 def shard_name(split, s, n):
     return f"{split}-{s:05d}-of-{n:05d}.tfrecord"
 
-
-# --- reading --------------------------------------------------------------------------------
 
 def is_tfrecord_root(root):
     return fs.exists(fs.join(root, INDEX))
@@ -185,134 +173,3 @@ class RecordSource:
         data = self.encoded(indices).map(lambda k, files: files)
         data = data.batch(max(1, len(indices))).get_single_element()  # [n, 1]
         return lambda k: tf.gather(data, k)
-
-
-# --- writing --------------------------------------------------------------------------------
-
-def _example(name, data):
-    import tensorflow as tf
-    feature = {"name": tf.train.Feature(bytes_list=tf.train.BytesList(value=[name.encode()])),
-               "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))}
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-
-
-def _source_splits(src):
-    from . import folder
-    if not fs.exists(src):
-        raise UserError(f"DIR {src}: folder not found; pass the dataset folder that holds "
-                        "train/ (and val/, test/)")
-    if not fs.isdir(src):
-        raise UserError(f"DIR {src}: not a folder; pass the dataset folder that holds train/")
-    splits = {s: folder.list_images(src, s) for s in SPLITS}
-    splits = {s: paths for s, paths in splits.items() if paths}
-    if not splits and folder.layout_of(src) == folder.TWO_FOLDERS:
-        raise UserError(f"DIR {src}: holds a two-folder dataset (A/ and B/); to-tfrecord "
-                        f"converts aligned [A | B] datasets only, so train on the folder "
-                        f"itself (--data {src})")
-    if not splits:
-        raise UserError(f"DIR {src}: no .jpg or .png pairs in train/, val/ or test/; pass the "
-                        "dataset folder that holds them as [A | B] side-by-side images")
-    return splits
-
-
-def _prepare_out(out):
-    """Create OUT (or accept an empty folder or our own earlier output); the old index."""
-    if fs.exists(out) and not fs.isdir(out):
-        raise UserError(f"OUT {out}: exists and is not a folder; choose another path")
-    old = None
-    if fs.exists(out):
-        names = fs.listdir(out)
-        if INDEX in names:
-            try:
-                old = read_index(out)
-            except UserError:
-                old = None
-        foreign = [n for n in names if n != INDEX and not _SHARD.match(n)
-                   and ".tmp-" not in n]
-        if foreign or (INDEX in names and old is None):
-            raise UserError(f"OUT {out}: folder is not empty (it holds {(foreign or [INDEX])[0]}); "
-                            "choose a new folder (to-tfrecord only replaces its own output)")
-    probe = fs.join(out, f".write-test.tmp-{os.getpid()}")
-    try:
-        fs.makedirs(out)
-        fs.write_bytes(probe, b"")
-        fs.remove(probe)
-    except Exception as exc:  # OSError, or a tf.errors.OpError for gfile paths
-        reason = getattr(exc, "strerror", None) or str(getattr(exc, "message", exc))
-        raise UserError(f"OUT {out}: cannot write there ({reason.splitlines()[0]}); choose a "
-                        "folder you can write to") from None
-    return old
-
-
-def write(src, out, shards=0, log=None, preprocess=DEFAULT_PREPROCESS):
-    """Convert the dataset folder ``src`` to TFRecords in ``out``; return the index written.
-
-    ``shards``: shards per split (at most one per pair); 0 picks about one per 256 MB.
-    ``log`` (a print-like function) gets one line per split. ``preprocess``: the
-    ``--preprocess`` the records are for; only resize_and_crop (the default) needs every
-    pair twice as wide as high (the records hold the files as they are either way).
-    """
-    from ..errors import quiet_tensorflow_import
-    from . import folder
-    if shards < 0:
-        raise UserError(f"--shards {shards}: must be zero (automatic) or more")
-    splits = _source_splits(src)
-    old = _prepare_out(out)
-    tf = quiet_tensorflow_import()
-    # The same check --data DIR makes, before any writing (crops are checked by training).
-    check = DEFAULT_PREPROCESS if preprocess == DEFAULT_PREPROCESS else "none"
-    for paths in splits.values():
-        folder.check_images(paths, preprocess=check)
-    tag = f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    written, index = [], {"format": FORMAT, "version": VERSION, "source": fs.absolute(src),
-                          "features": {"name": "bytes: the pair's file name",
-                                       "image": "bytes: the file's original encoded bytes"},
-                          "splits": {}}
-    try:
-        for split, paths in splits.items():
-            sizes = [fs.stat(p)[0] for p in paths]
-            n = min(len(paths), shards or max(1, math.ceil(sum(sizes) / SHARD_BYTES)))
-            digest, entries = hashlib.sha256(), []
-            for s in range(n):
-                block = paths[s * len(paths) // n:(s + 1) * len(paths) // n]
-                name = shard_name(split, s, n)
-                tmp = fs.join(out, "." + name + tag)
-                written.append((tmp, fs.join(out, name)))
-                with tf.io.TFRecordWriter(tmp) as writer:
-                    for path in block:
-                        base, data = os.path.basename(path), fs.read_bytes(path)
-                        for part in (base.encode(), data):
-                            digest.update(len(part).to_bytes(8, "little") + part)
-                        writer.write(_example(base, data))
-                entries.append({"file": name, "count": len(block)})
-            index["splits"][split] = {"count": len(paths), "sha256": digest.hexdigest(),
-                                      "shards": entries,
-                                      "names": [os.path.basename(p) for p in paths]}
-            if log:
-                log(f"{split}: {len(paths)} pairs -> {n} shard{'s' * (n > 1)} "
-                    f"({sum(sizes) / 1e6:.1f} MB)")
-        # Commit: no index while shards are swapped, the new index last.
-        fs.remove(fs.join(out, INDEX))
-        for tmp, final in written:
-            fs.rename(tmp, final)
-        index_tmp = fs.join(out, "." + INDEX + tag)
-        written.append((index_tmp, None))
-        fs.write_bytes(index_tmp, json.dumps(index, indent=1).encode("utf-8"))
-        fs.rename(index_tmp, fs.join(out, INDEX))
-    except BaseException as exc:
-        for tmp, _final in written:
-            fs.remove(tmp)
-        if isinstance(exc, tf.errors.OpError):
-            first_line = str(exc.message).strip().splitlines()[0]
-            raise UserError(f"OUT {out}: writing the TFRecords failed ({first_line}); check "
-                            "the free space and permissions there") from None
-        raise
-    new = {e["file"] for info in index["splits"].values() for e in info["shards"]}
-    if old:
-        for info in old["splits"].values():
-            for entry in info["shards"]:
-                if entry["file"] not in new:
-                    fs.remove(fs.join(out, entry["file"]))
-    if log:
-        log(f"wrote {fs.join(out, INDEX)}; train with --data {out}")
-    return index

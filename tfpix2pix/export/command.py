@@ -17,9 +17,9 @@ from ..data import folder, pipeline
 from ..errors import UserError, native_stderr_silenced
 from ..files import write_atomic
 from ..inference import serving
-from ..inference.translator import restore_generator
 from ..models import stride
 from ..models.test_mode import inference_model
+from ..run_folder import restore_generator
 from . import compare, saved_model, tflite
 
 CHECK_IMAGES = 4  # images every artifact is compared on
@@ -86,7 +86,8 @@ def export(opts, out=None):
     if data is None:
         rng = np.random.default_rng(0)
         size = cfg.data.crop_size
-        check = rng.uniform(-1, 1, (CHECK_IMAGES, size, size, 3)).astype(np.float32)
+        shape = (CHECK_IMAGES, size, size, cfg.data.input_nc)  # what the generator takes
+        check = rng.uniform(-1, 1, shape).astype(np.float32)
         print(f"note: the run's data ({cfg.data.path}) is not available; the checks use random "
               "images", file=out)
     else:
@@ -114,8 +115,9 @@ def export(opts, out=None):
     record("saved_model", version_dir,
            loaded(**{serving.INPUT_KEY: tf.constant(check)})[serving.OUTPUT_KEY].numpy())
     base = os.path.dirname(version_dir)
+    multiple = stride(cfg.model.netG, cfg.model.num_downs)
     if kinds:
-        lite = _export_tflite(kinds, model, float_fn, lite_size, version_dir,
+        lite = _export_tflite(kinds, model, float_fn, multiple, lite_size,
                               os.path.join(base, f"{name}-{version}"), check, reference,
                               calibration if data is not None else None, out)
         for kind, (path, output, lite_reference) in lite.items():
@@ -123,7 +125,8 @@ def export(opts, out=None):
     if opts.onnx:
         from . import onnx
         path = os.path.join(base, f"{name}-{version}.onnx")
-        onnx.convert(version_dir, path)
+        with tempfile.TemporaryDirectory(prefix="tfpix2pix-onnx-") as tmp:
+            onnx.convert(saved_model.write_source(model, multiple, tmp, check.shape[-1]), path)
         print(f"ONNX        {path}  ({os.path.getsize(path) / 1e6:.1f} MB)", file=out)
         record("onnx", path, onnx.run(path, check))
     checks_path = os.path.join(base, f"checks-{version}.json")
@@ -141,15 +144,16 @@ def _lite_shape(size, check):
     return [None, None, None, channels] if size is None else [1, size, size, channels]
 
 
-def _export_tflite(kinds, model, float_fn, size, version_dir, stem, check, reference,
+def _export_tflite(kinds, model, float_fn, multiple, size, stem, check, reference,
                    calibration, out):
     """Convert each kind to ``<stem>-<kind>.tflite`` and run it on the check images.
 
-    With a fixed ``size`` the source is the float function traced at [1, size, size, C]
-    (``saved_model.write_fixed``, in a temporary folder): on a 2-core Zen 3, unet_256
-    fp32 took 224 ms per image that way against 346 ms with dynamic shapes, and dynamic-
-    range int8 83 ms against 14.7 s (benchmarks/infer_speed.py). With ``size`` None the
-    export's any-size signature is converted. Returns kind -> (path, output, reference).
+    The source is the export's float translation without its request checks
+    (``saved_model.write_source``, in a temporary folder), traced at [1, size, size, C]
+    for a fixed ``size``: on a 2-core Zen 3, unet_256 fp32 took 224 ms per image that way
+    against 346 ms with dynamic shapes, and dynamic-range int8 83 ms against 14.7 s
+    (benchmarks/infer_speed.py); at [N, H, W, C] for ``size`` None. ``multiple`` is the
+    generator's stride. Returns kind -> (path, output, reference).
     """
     if size is not None and size != check.shape[1]:  # check images at the TFLite size
         check = tf.image.resize(check, (size, size), method="bicubic").numpy().clip(-1, 1)
@@ -160,8 +164,8 @@ def _export_tflite(kinds, model, float_fn, size, version_dir, stem, check, refer
     shape = "x".join("?" if d is None else str(d) for d in _lite_shape(size, check))
     results = {}
     with tempfile.TemporaryDirectory(prefix="tfpix2pix-tflite-") as tmp:
-        source = version_dir if size is None else saved_model.write_fixed(
-            model, float_fn, os.path.join(tmp, "fixed"), size, check.shape[-1])
+        source = saved_model.write_source(model, multiple, os.path.join(tmp, "source"),
+                                          check.shape[-1], size)
         for kind in kinds:
             path = f"{stem}-{kind}.tflite"
             with native_stderr_silenced():  # the converter's and LiteRT's INFO lines

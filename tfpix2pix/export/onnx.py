@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import UserError, require_tensorflow
 from ..files import write_atomic
+from ..inference import request
 
 _INSTALL = "pip install 'tfpix2pix[onnx]'"
 
@@ -57,20 +58,22 @@ def convert(saved_model_dir, out_path, signature="serving_default", opset=None):
 def run(path, images):
     """Run the .onnx file at ``path`` on the CPU with a float32 NHWC batch; returns float32 NHWC.
 
-    A model with a fixed batch of 1 gets the images one at a time.
+    A model with a fixed batch of 1 gets the images one at a time. A batch that breaks
+    ``inference.request``'s rule is refused with a UserError, and an empty batch is
+    answered with an empty one.
     """
     ort = _require("onnxruntime")
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 4:
-        raise ValueError(f"expected an NHWC batch, got shape {images.shape}")
     if not os.path.isfile(path):
         raise UserError(f"no ONNX model at {path}: check the path")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     inputs = session.get_inputs()
     if len(inputs) != 1:
         raise UserError(f"{path} has {len(inputs)} inputs: expected one image input")
-    names = [o.name for o in session.get_outputs()]
-    output = "output" if "output" in names else names[0]
+    images = request.checked(images, inputs[0].shape[-1])
+    outputs = {o.name: o for o in session.get_outputs()}
+    output = "output" if "output" in outputs else next(iter(outputs))
+    if not len(images):
+        return request.empty_output(images, outputs[output].shape[-1])
 
     def invoke(batch):
         return np.asarray(session.run([output], {inputs[0].name: batch})[0], dtype=np.float32)

@@ -60,17 +60,20 @@ def write(model, cfg, test_mode, step, root, name, version=0):
     return final, float_fn
 
 
-def write_fixed(model, float_fn, path, size, channels):
-    """A SavedModel at ``path`` whose ``serving_default`` takes one ``size`` x ``size`` image.
+def write_source(model, stride, path, channels, size=None):
+    """A SavedModel at ``path`` for the TFLite and ONNX converters: its ``serving_default`` is
+    the export's float translation (``serving.padded``) without the request checks and the
+    empty-batch branch, which the converters would have to carry as ops (their runtimes
+    check shapes themselves, and ``tflite.run``/``onnx.run`` check requests).
 
-    The same function as the export's float signature, traced with its input fixed at
-    [1, size, size, channels]: every tensor shape is then known, the padding folds away,
-    and LiteRT can plan its kernels ahead (see ``tflite``). Used as the TFLite source.
+    With ``size`` the input is fixed at [1, size, size, channels]: every tensor shape is
+    then known, the padding folds away, and LiteRT can plan its kernels ahead (see
+    ``tflite``); without it, [N, H, W, channels].
     """
-    fixed = tf.function(float_fn.python_function, input_signature=[
-        tf.TensorSpec([1, size, size, channels], tf.float32, name=serving.INPUT_KEY)])
+    source = tf.function(serving.padded(model, stride),
+                         input_signature=[serving.float_spec(channels, size)])
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serving_default", fixed)
+    archive.add_endpoint("serving_default", source)
     archive.write_out(path, verbose=False)
     return path

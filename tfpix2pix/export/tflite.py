@@ -12,8 +12,8 @@ import numpy as np
 
 from ..errors import UserError, require_tensorflow
 from ..files import write_atomic
-
-KINDS = ("fp32", "fp16", "int8", "int8_full")
+from ..inference import request
+from ..names import TFLITE_KINDS as KINDS  # the kinds' one declaration
 
 _RANGE_SLACK = 1e-3  # representative images may overshoot [-1, 1] by rounding, not more
 _SELECT_OPS = "TF Select ops:"  # how the converter lists the ops only Flex (TF kernels) has
@@ -65,7 +65,8 @@ def run(path, images, num_threads=None):
     """Run the .tflite file at ``path`` on a float32 NHWC batch.
 
     A model with dynamic height and width takes any; one converted at a fixed size takes
-    that size only. The input is resized to the batch's shape; a model converted with a
+    that size only. A batch that breaks ``inference.request``'s rule is refused with a
+    UserError, and an empty batch is answered with an empty one. The input is resized to the batch's shape; a model converted with a
     fixed batch of 1 gets the images one at a time. Returns the output as float32 NHWC.
     """
     try:
@@ -73,9 +74,6 @@ def run(path, images, num_threads=None):
     except ImportError as exc:
         raise UserError("running TFLite models needs ai-edge-litert: "
                         "pip install 'tfpix2pix[tflite]'") from exc
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 4:
-        raise ValueError(f"expected an NHWC batch, got shape {images.shape}")
     if not os.path.isfile(path):
         raise UserError(f"no TFLite model at {path}: check the path")
 
@@ -84,12 +82,15 @@ def run(path, images, num_threads=None):
     outputs = interpreter.get_output_details()
     if len(inputs) != 1:
         raise UserError(f"{path} has {len(inputs)} inputs: expected one image input")
+    images = request.checked(images, int(inputs[0]["shape_signature"][-1]))
     fixed = [int(d) for d in inputs[0]["shape_signature"][1:]]
     if any(want > 0 and want != got for want, got in zip(fixed, images.shape[1:])):
         shape = "x".join(str(d) if d > 0 else "?" for d in fixed)
         raise UserError(f"{path} takes {shape} (HxWxC) images, got "
                         f"{'x'.join(map(str, images.shape[1:]))}: resize them, or export "
                         f"with another --tflite-size (any for every size)")
+    if not len(images):
+        return request.empty_output(images, outputs[0]["shape_signature"][-1])
     invoke = _signature_invoke(interpreter) or _details_invoke(interpreter, inputs, outputs)
     if inputs[0]["shape_signature"][0] == 1 and len(images) > 1:
         return np.concatenate([invoke(images[i:i + 1]) for i in range(len(images))])

@@ -16,3 +16,15 @@ def prefer_onednn():
     """
     if "tensorflow" not in sys.modules:
         os.environ.setdefault(ONEDNN_VARIABLE, "1")
+
+
+def import_tensorflow():
+    """TensorFlow for a command or ``load()`` that runs a generator: oneDNN preferred
+    (``prefer_onednn``) and the package's logging policy (``errors.quiet_tensorflow_import``).
+    If TensorFlow is already imported, its settings are the user's and it is returned as is."""
+    from ..errors import quiet_tensorflow_import
+
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    prefer_onednn()
+    return quiet_tensorflow_import()

@@ -2,15 +2,9 @@
 
 Pixel conventions: uint8 arrays hold 0..255, uint16 arrays (16-bit PNGs, read at
 their real depth) 0..65535, float arrays hold [-1, 1] (the generator's range).
-Colour rules shared by every conversion here, the same as training's
-(``data.preprocess``):
-
-* grayscale -> RGB repeats the gray value in R, G and B;
-* RGB -> grayscale is the luma of ``tf.image.rgb_to_grayscale``, 0.2989 R +
-  0.5870 G + 0.1140 B;
-* an alpha channel is removed by compositing on white:
-  ``c * a + white * (1 - a)`` with ``a`` the alpha scaled to [0, 1]; 2 and 4
-  channels keep it (and add an opaque one where there is none).
+Every conversion of channels and ranges here is training's, ``tfpix2pix.pixels``
+(gray repeated for RGB, the luma for gray, alpha composited on white), run on the
+arrays and answered as numpy.
 
 TensorFlow decodes files and encodes PNGs; PIL is imported only when a PIL
 image is passed in or asked back.
@@ -23,21 +17,16 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from .. import pixels
+from ..data.layouts import DIRECTIONS
+from ..data.preprocess import FORMATS, SIGNATURES
 from ..errors import UserError
 from ..files import write_atomic
-from ..training.summaries import to_uint8
 
 __all__ = ["read_image", "to_channels", "split_pair", "to_float", "to_uint8", "from_user",
            "to_user", "Kind", "write_png", "list_inputs", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"BM", b"GIF8")
-_LUMA = np.array([0.2989, 0.5870, 0.1140])  # tf.image.rgb_to_grayscale's weights
-_FORMATS = "PNG, JPEG, BMP or GIF"
-
-
-def _is_16_bit_png(data):
-    return data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 24 and data[24] == 16
 
 
 def read_image(path):
@@ -56,19 +45,19 @@ def read_image(path):
     except OSError as exc:
         raise UserError(f"{path}: not a readable image ({exc.strerror or 'cannot open'}); "
                         "check the path and its permissions") from None
-    if not data.startswith(_SIGNATURES):
-        raise UserError(f"{path}: not a readable image (not a {_FORMATS} file); "
+    if not data.startswith(SIGNATURES):
+        raise UserError(f"{path}: not a readable image (not a {FORMATS} file); "
                         "replace or remove it")
     try:
         if data.startswith(b"\xff\xd8\xff"):
             image = tf.io.decode_jpeg(data, dct_method="INTEGER_ACCURATE")
-        elif _is_16_bit_png(data):
+        elif pixels.is_16_bit_png(data):
             image = tf.io.decode_png(data, dtype=tf.uint16)
         else:
             image = tf.io.decode_image(data, expand_animations=False)
         return image.numpy()
     except tf.errors.OpError:
-        raise UserError(f"{path}: not a readable image (corrupt or unsupported {_FORMATS} "
+        raise UserError(f"{path}: not a readable image (corrupt or unsupported {FORMATS} "
                         "data); replace or remove it") from None
 
 
@@ -82,28 +71,6 @@ def _as_hwc(image):
     return image
 
 
-def _convert(x, channels, lo, hi):
-    """Channel conversion in float64 for pixels in [lo, hi] (hi is white, and opaque alpha)."""
-    if channels not in (1, 2, 3, 4):
-        raise ValueError(f"channels must be 1 to 4, not {channels!r}")
-    has_alpha = x.shape[-1] in (2, 4)
-    color, alpha = (x[..., :-1], x[..., -1:]) if has_alpha else (x, None)
-    if channels in (2, 4):
-        if alpha is None:
-            alpha = np.full(x.shape[:-1] + (1,), hi, np.float64)
-        if channels == 2:
-            gray = color if color.shape[-1] == 1 else (color @ _LUMA)[..., None]
-            return np.concatenate([gray, alpha], axis=-1)
-        rgb = np.repeat(color, 3, axis=-1) if color.shape[-1] == 1 else color
-        return np.concatenate([rgb, alpha], axis=-1)
-    if alpha is not None:
-        a = (alpha - lo) / (hi - lo)
-        color = color * a + hi * (1.0 - a)
-    if channels == 1:
-        return color if color.shape[-1] == 1 else (color @ _LUMA)[..., None]
-    return np.repeat(color, 3, axis=-1) if color.shape[-1] == 1 else color
-
-
 def to_channels(image, channels):
     """uint8 or uint16 HxWxC (C = 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA) or HxW -> the same
     dtype, HxWx``channels`` (1 to 4), by the module's colour rules."""
@@ -112,15 +79,13 @@ def to_channels(image, channels):
         raise ValueError(f"to_channels expects uint8 or uint16 pixels, got {image.dtype}")
     if image.shape[-1] == channels:
         return image
-    top = float(np.iinfo(image.dtype).max)
-    out = _convert(image.astype(np.float64), channels, 0.0, top)
-    return np.clip(np.round(out), 0, top).astype(image.dtype)
+    return pixels.to_channels(image, channels).numpy()
 
 
 def split_pair(image, direction, name="image"):
     """Split an [A | B] side-by-side image into (input, target) for "AtoB" or "BtoA"."""
-    if direction not in ("AtoB", "BtoA"):
-        raise UserError(f"direction {direction!r}: use AtoB or BtoA")
+    if direction not in DIRECTIONS:
+        raise UserError(f"direction {direction!r}: use {' or '.join(DIRECTIONS)}")
     height, width = image.shape[:2]
     if width % 2:
         raise UserError(f"{name}: {width}x{height} has an odd width, but an [A | B] pair needs "
@@ -130,12 +95,14 @@ def split_pair(image, direction, name="image"):
     return (a, b) if direction == "AtoB" else (b, a)
 
 
-def to_float(pixels):
-    """uint8 0..255 or uint16 0..65535 -> float32 in [-1, 1] (as the training pipeline:
-    x / 127.5 - 1, or x / 32767.5 - 1)."""
-    pixels = np.asarray(pixels)
-    half = np.float32(32767.5 if pixels.dtype == np.uint16 else 127.5)
-    return pixels.astype(np.float32) / half - np.float32(1.0)
+def to_float(image):
+    """uint8 0..255 or uint16 0..65535 -> float32 in [-1, 1] (``pixels.to_float``)."""
+    return pixels.to_float(np.asarray(image)).numpy()
+
+
+def to_uint8(x):
+    """float in [-1, 1] -> uint8 0..255, rounded and clipped (``pixels.to_pixels``)."""
+    return pixels.to_pixels(x, np.uint8).numpy()
 
 
 @dataclass(frozen=True)
@@ -200,9 +167,10 @@ def from_user(obj, channels=None):
                 raise UserError(f"float image has values in [{x.min():.4g}, {x.max():.4g}]; float "
                                 "arrays must be in [-1, 1] (pass uint8 for 0..255 pixels)")
             x = np.clip(x, -1.0, 1.0)
-            if channels is not None and channels != x.shape[-1]:
-                x = _convert(x, channels, -1.0, 1.0)
-            return x.astype(np.float32), kind
+            x = x.astype(np.float32)
+            if channels is not None:
+                x = pixels.to_channels(x, channels).numpy()
+            return x, kind
         else:
             raise UserError(f"array of dtype {array.dtype}: pass uint8 (0..255), uint16 "
                             "(0..65535) or float ([-1, 1]) pixels")
@@ -224,7 +192,7 @@ def to_user(result, kind):
         out = np.clip(result, -1.0, 1.0).astype(kind.dtype)
         return out[..., 0] if squeeze else out
     if kind.source == "uint16":
-        u16 = np.clip(np.round((result + 1.0) * 32767.5), 0, 65535).astype(np.uint16)
+        u16 = pixels.to_pixels(result, np.uint16).numpy()
         return u16[..., 0] if squeeze else u16
     u8 = to_uint8(result)
     if kind.source == "uint8":

@@ -12,18 +12,24 @@ Padding is ``models.padding.pad_to_multiple`` (training pads the same way).
 
 import tensorflow as tf
 
+from .. import pixels
 from ..data import preprocess
 from ..models.padding import pad_to_multiple
+from . import request
 
 INPUT_KEY, OUTPUT_KEY = "image", "output"
 BYTES_INPUT_KEY, BYTES_OUTPUT_KEY = "image_bytes", "output_bytes"  # "_bytes": REST gives b64
 
 
-def float_fn(model, stride, in_channels):
-    """The float endpoint around an inference model (see ``models.test_mode``)."""
+def float_spec(in_channels, size=None):
+    """The float input: [N, H, W, C], or [1, size, size, C] for a fixed-size converter source."""
+    shape = [None, None, None, in_channels] if size is None else [1, size, size, in_channels]
+    return tf.TensorSpec(shape, tf.float32, name=INPUT_KEY)
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None, None, None, in_channels], tf.float32, name=INPUT_KEY)])
+
+def padded(model, stride):
+    """``image -> {"output": ...}``: the model on ``image`` reflect-padded to ``stride``, its
+    output cropped back. No request checks: the converters' source (see ``float_fn``)."""
     def translate(image):
         h, w = tf.shape(image)[1], tf.shape(image)[2]
         out = model(pad_to_multiple(image, stride), training=False)
@@ -32,28 +38,64 @@ def float_fn(model, stride, in_channels):
     return translate
 
 
+def checked(image, in_channels):
+    """``image`` if it is a batch the float endpoint accepts; else InvalidArgumentError.
+
+    The declared input shape is not enforced when a signature is called (by TF Serving or
+    ``tf.saved_model.load``), and TensorFlow's oneDNN convolution aborts the process on a
+    tensor of rank 3 and answers rank 5 with a wrong shape. ``tf.ensure_shape`` checks the
+    rank and channels at run time (a check on ``tf.rank`` would be folded away, since the
+    graph takes the declared rank as known); H and W, unknown in the graph, are checked by
+    an assertion. Both run before any convolution.
+    """
+    image = tf.ensure_shape(image, [None, None, None, in_channels])
+    shape = tf.shape(image)
+    valid = tf.logical_and(shape[1] > 0, shape[2] > 0)
+    check = tf.debugging.Assert(valid, [f"{request.rule(in_channels)}; got shape", shape],
+                                summarize=4)
+    with tf.control_dependencies([check]):
+        return tf.identity(image)
+
+
+def float_fn(model, stride, in_channels):
+    """The float endpoint around an inference model (see ``models.test_mode``).
+
+    A batch of the wrong rank or channel count, or with an empty image, is refused with
+    InvalidArgumentError (``checked``); an empty batch is answered with an empty batch.
+    Both the same with TensorFlow's oneDNN kernels on or off.
+    """
+    translate_padded = padded(model, stride)
+    out_channels = model.output_shape[-1]
+
+    @tf.function(input_signature=[float_spec(in_channels)])
+    def translate(image):
+        image = checked(image, in_channels)
+        shape = tf.shape(image)
+        empty = {OUTPUT_KEY: tf.zeros([0, shape[1], shape[2], out_channels])}
+        return tf.cond(shape[0] > 0, lambda: translate_padded(image), lambda: empty)
+
+    return translate
+
+
 def _is_image(data):
-    head = tf.strings.substr(data, 0, 4)
-    known = [tf.io.is_jpeg(data), tf.equal(head, b"\x89PNG"), tf.equal(head, b"GIF8"),
-             tf.equal(tf.strings.substr(data, 0, 2), b"BM")]
+    known = [tf.equal(tf.strings.substr(data, 0, len(s)), s) for s in preprocess.SIGNATURES]
     return tf.reduce_any(tf.stack(known))
 
 
 def decode(data, channels):
     """One encoded image -> float32 HWC in [-1, 1] with ``channels`` channels, exactly as
-    training reads it (``data.preprocess``: JPEGs as PIL decodes them, alpha composited on
-    white, the same luma); a 16-bit PNG at its 16 bits."""
+    training reads it (``data.preprocess``: JPEGs as PIL decodes them; ``pixels``: alpha
+    composited on white, the same luma); a 16-bit PNG at its 16 bits."""
     def at(depth):
-        image = preprocess.to_channels(preprocess.decode_file(data, 0, depth), channels)
-        return tf.cast(image, tf.float32) / (127.5 if depth == 8 else 32767.5) - 1.0
+        return pixels.to_float(pixels.to_channels(preprocess.decode_file(data, 0, depth),
+                                                  channels))
 
-    return tf.cond(preprocess.is_16_bit_png(data), lambda: at(16), lambda: at(8))
+    return tf.cond(pixels.is_16_bit_png(data), lambda: at(16), lambda: at(8))
 
 
 def encode_png(y):
-    """float32 HWC in [-1, 1] -> PNG bytes (rounded as the training grids are)."""
-    return tf.io.encode_png(tf.cast(tf.clip_by_value(tf.round((y + 1.0) * 127.5), 0, 255),
-                                    tf.uint8))
+    """float32 HWC in [-1, 1] -> 8-bit PNG bytes (``pixels.to_pixels``, as the grid)."""
+    return tf.io.encode_png(pixels.to_pixels(y))
 
 
 def bytes_fn(translate, in_channels):

@@ -12,39 +12,15 @@ import os
 
 import numpy as np
 import tensorflow as tf
-import yaml
 
-from .. import __version__
-from .. import config as C
-from ..errors import UserError
+from .. import run_folder
+from ..version import __version__
+from ..errors import UserError, native_stderr_silenced, user_sets_tensorflow_logs
 from ..models import build_generator, generator_kwargs, stride
 from ..models.test_mode import inference_model
-from . import images, serving, tiling
+from . import images, request, serving, tiling
 
 INFO_FILE = "tfpix2pix.json"  # beside saved_model.pb in an export
-
-
-def read_run_config(run_dir):
-    path = os.path.join(run_dir, "config.yaml")
-    if not os.path.isfile(path):
-        raise UserError(f"{run_dir}: no config.yaml in it; pass a run folder made by "
-                        "python -m tfpix2pix.train, or an exported model")
-    with open(path) as fh:
-        return C.apply_overrides(C.Config(), yaml.safe_load(fh) or {}, path)
-
-
-def restore_generator(run_dir):
-    """(config, generator with the latest checkpoint's weights, training step) of a run."""
-    cfg = read_run_config(run_dir)
-    checkpoint = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
-    if checkpoint is None:
-        raise UserError(f"{run_dir}: no checkpoint in {os.path.join(run_dir, 'checkpoints')}; "
-                        "train the run first (python -m tfpix2pix.train --run-dir ...)")
-    generator = build_generator(**generator_kwargs(cfg.model, cfg.data))
-    step = tf.Variable(0, dtype=tf.int64)
-    tf.train.Checkpoint(generator=generator, step=step).restore(checkpoint).expect_partial() \
-        .assert_existing_objects_matched()
-    return cfg, generator, int(step.numpy())
 
 
 def float_function(generator, test_mode, info, fast=True):
@@ -90,8 +66,13 @@ class Translator:
         return self.info["stride"]
 
     def translate_batch(self, batch):
-        """float32 NHWC in [-1, 1] -> float32 NHWC, any H and W."""
-        return np.asarray(self._translate(tf.constant(batch, tf.float32)))
+        """float32 NHWC in [-1, 1] -> float32 NHWC, any N (0 too) and any H, W >= 1.
+
+        A batch of another rank, channel count or dtype, or with an empty image, is
+        refused with a one-line UserError (``inference.request``).
+        """
+        checked = request.checked(batch, self.info["in_channels"])
+        return np.asarray(self._translate(tf.constant(checked)))
 
     def __call__(self, image, tile=None):
         x, kind = images.from_user(image, channels=self.info["in_channels"])
@@ -107,7 +88,7 @@ def model_info(cfg, test_mode, step):
     multiple = stride(cfg.model.netG, cfg.model.num_downs)
     return {"name": cfg.name, "netG": cfg.model.netG, "direction": cfg.data.direction,
             "test_mode": test_mode, "stride": multiple, "in_channels": cfg.data.input_nc,
-            "out_channels": cfg.data.output_nc,
+            "out_channels": cfg.data.output_nc, "crop_size": cfg.data.crop_size,
             "input_size_rule": f"any height and width; reflect-padded at the bottom and right "
                                f"to multiples of {multiple}, and the output cropped back",
             "training_step": step, "tfpix2pix_version": __version__,
@@ -116,7 +97,7 @@ def model_info(cfg, test_mode, step):
 
 def from_run(run_dir, test_mode=None, fast=True):
     """A Translator for a run folder's latest checkpoint, in ``test_mode`` (default: the run's)."""
-    cfg, generator, step = restore_generator(run_dir)
+    cfg, generator, step = run_folder.restore_generator(run_dir)
     mode = test_mode or cfg.infer.test_mode
     info = model_info(cfg, mode, step)
     translate, model = float_function(generator, mode, info, fast)
@@ -166,6 +147,24 @@ def versions(root):
     return sorted(int(n) for n in names if n.isdigit() and os.path.isdir(os.path.join(root, n)))
 
 
+WARM_UP_SIDE = 16  # at least; a ResNet (stride 4) needs >= 8 for its reflection padding
+
+
+def _warmed_up(translator):
+    """``translator`` after one translation of a small blank batch.
+
+    TensorFlow optimises a function's graph on its first call, so the first request
+    would pay for it. Under oneDNN that optimisation also logs Grappler's harmless
+    "remapper failed" line; it is dropped here unless the user set TF_CPP_MIN_LOG_LEVEL
+    (the package's logging policy, ``errors.quiet_tensorflow_import``).
+    """
+    side = translator.stride * -(-WARM_UP_SIDE // translator.stride)
+    blank = np.zeros((1, side, side, translator.info["in_channels"]), np.float32)
+    with native_stderr_silenced(not user_sets_tensorflow_logs()):
+        translator.translate_batch(blank)
+    return translator
+
+
 def load(path, test_mode=None):
     """A Translator from a run folder, an export version folder or an export root.
 
@@ -182,9 +181,9 @@ def load(path, test_mode=None):
         if not os.path.isfile(os.path.join(path, INFO_FILE)):
             raise UserError(f"{path}: a SavedModel without {INFO_FILE}; export it with "
                             "python -m tfpix2pix.export")
-        return from_export(path, test_mode)
-    if os.path.isfile(os.path.join(path, "config.yaml")):
-        return from_run(path, test_mode)
+        return _warmed_up(from_export(path, test_mode))
+    if run_folder.is_run_folder(path):
+        return _warmed_up(from_run(path, test_mode))
     found = versions(path)
     if found:
         return load(os.path.join(path, str(found[-1])), test_mode)

@@ -9,6 +9,8 @@ conv has a bias.
 
 import keras
 
+from .registry import BATCH_NORMS
+
 
 @keras.saving.register_keras_serializable(package="tfpix2pix")
 class LeakyReLU(keras.layers.LeakyReLU):
@@ -33,7 +35,7 @@ def conv_init():
 
 def conv_bias(norm):
     """Whether a conv in a network normalised with ``norm`` carries a bias."""
-    return norm not in ("batch", "sync_batch")
+    return norm not in BATCH_NORMS
 
 
 def conv(filters, strides, use_bias, name, padding="same", dtype=None, kernel_size=4):
@@ -91,7 +93,7 @@ def normalization(norm, name):
     ``instance`` normalises each channel of each image, without affine
     parameters, as the reference's ``InstanceNorm2d`` does.
     """
-    if norm in ("batch", "sync_batch"):
+    if norm in BATCH_NORMS:
         return keras.layers.BatchNormalization(
             momentum=0.9, epsilon=1e-5, synchronized=norm == "sync_batch",
             gamma_initializer=keras.initializers.RandomNormal(mean=1.0, stddev=0.02), name=name)

@@ -12,10 +12,12 @@ A resumed run restores the chief's latest checkpoint on every worker, so the
 run folder must be on storage all workers see (one machine, NFS, gs://).
 """
 
+import hashlib
 import shutil
 import signal
 import tempfile
 
+import numpy as np
 import tensorflow as tf
 
 from ..errors import UserError
@@ -83,3 +85,12 @@ class Role:
         if terms:
             return signal.SIGTERM
         return signal.SIGINT if ints else None
+
+
+def weights_digest(model):
+    """SHA-256 of G's and D's trainable weights: equal on workers that are in sync."""
+    digest = hashlib.sha256()
+    for net in (model.generator, model.discriminator):
+        for variable in net.trainable_variables if net is not None else ():
+            digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+    return digest.hexdigest()

@@ -1,22 +1,35 @@
-"""The training loop: data -> strategy -> model -> resume -> steps, logging, checkpoints."""
+"""The training loop: set up, resume, then step, log, grid and checkpoint until the stop.
 
-import hashlib
-import os
+``train`` runs one ``_Run``, whose methods are the loop's named steps in the order a
+run takes them::
+
+    __init__ (set up) -> resume -> loop: [stopping? -> step -> log -> grid -> checkpoint]
+                                 -> close -> finish
+
+Everything a step reads or changes is an attribute of the ``_Run``, so each step can be
+read on its own; what the run prints is in ``report``. The order of the calls that draw
+random numbers (the seed, G's and D's initialisers, the restore, step 0's grid, then the
+training steps) is what makes a resumed run continue exactly, so the steps keep it.
+"""
+
 import sys
 import time
+import warnings
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from .. import config as C
+from .. import run_folder
 from ..data import folder, pipeline
-from ..errors import UserError
-from . import run_dir as run_folder
+from ..errors import Pix2PixWarning, UserError
+from . import report
+from .cluster import Role, weights_digest
 from .progress import Progress
-from .cluster import Role
 from .step import Pix2Pix
-from .strategy import make_strategy
 from .stop import StopRequest
+from .strategy import make_strategy
 from .summaries import IntervalMeans, Summaries, image_grid
 
 # D's mean outputs go to TensorBoard as D/...; every other metric is a loss term.
@@ -30,7 +43,8 @@ def train(cfg, files=None, out=None, err=None, stop=None, strategy=None):
     """Train (or resume) the run described by ``cfg``. Returns a small summary dict.
 
     ``files`` is ``folder.find_splits``'s answer if the caller already has it;
-    ``out`` gets the final report, ``err`` the progress bar (default: stdout, stderr).
+    ``out`` gets the start-up line and the final report, ``err`` the progress bar
+    (default: stdout, stderr).
     ``stop`` is a ``StopRequest`` whose signal handlers the caller has installed
     (the CLI does so first thing); without it, ``train`` installs its own. On
     Ctrl-C or SIGTERM the run stops after the current step, saves a checkpoint
@@ -46,183 +60,284 @@ def train(cfg, files=None, out=None, err=None, stop=None, strategy=None):
 
 
 def _train(cfg, files, out, err, stop, strategy):
-    if strategy is None:
+    run = _Run(cfg, files, _strategy(cfg) if strategy is None else strategy, stop, out, err)
+    if not run.resume():
+        run.role.clean_up()
+        return run.summary
+    try:
+        run.loop()
+    finally:
+        run.close()
+    return run.finish()
+
+
+def _strategy(cfg):
+    try:
+        return make_strategy(cfg.train.strategy)
+    except RuntimeError as exc:  # "Collective ops must be configured at program startup"
+        raise UserError(f"--strategy {cfg.train.strategy}: MultiWorkerMirroredStrategy "
+                        f"could not start ({exc}); it must be created before TensorFlow "
+                        "runs any op, so train with python -m tfpix2pix.train, or pass "
+                        "train(..., strategy=) one made at the start of your program"
+                        ) from None
+
+
+class _Run:
+    """One call of ``train``: the state its steps share, and the steps."""
+
+    # --- set up -----------------------------------------------------------------------------
+
+    def __init__(self, cfg, files, strategy, stop, out, err):
+        self.cfg, self.strategy, self.stop, self.out, self.err = cfg, strategy, stop, out, err
+        self.role = Role(strategy)
+        self.run_dir = cfg.run_dir
+        d = cfg.data
+        self.train_paths, self.val_paths = files or folder.find_splits(
+            d.path, dataset_mode=d.dataset_mode)
+        self.length = self._count_steps()
+        if cfg.train.init_from:
+            run_folder.check_init_from(cfg)
+        self.latest = run_folder.latest_checkpoint(self.run_dir)  # the chief's: ckpt-<step>
+        start = run_folder.checkpoint_step(self.latest) if self.latest else 0
+        if start < self.length.stop_at:  # else ``resume`` says that there is nothing to do
+            print(report.start_up_line(cfg, self.role, (self.train_paths, self.val_paths),
+                                       self.length, start),
+                  file=out)  # before the slow part of the set-up
+        self._check_data()
+        if self.role.chief:
+            run_folder.prepare(cfg)
+        else:
+            run_folder.check_compatible(cfg, self.run_dir)
+        self._build_model()
+
+    def _count_steps(self):
+        t = self.cfg.train
+        replicas = self.strategy.num_replicas_in_sync
+        if t.batch_size % replicas:
+            raise UserError(f"--batch-size {t.batch_size} does not split across {replicas} "
+                            f"replicas; use a multiple of {replicas}")
+        per_epoch = pipeline.steps_per_epoch(len(self.train_paths), t.batch_size)
+        if per_epoch == 0:
+            raise UserError(f"--batch-size {t.batch_size} is larger than the "
+                            f"{len(self.train_paths)} training pairs; lower it")
+        epochs = t.n_epochs + t.n_epochs_decay
+        total = epochs * per_epoch
+        if t.max_steps > total:
+            warnings.warn(f"--max-steps {t.max_steps} is past the schedule's end at step "
+                          f"{total} ({report.epochs(epochs)} of {per_epoch} steps), where the "
+                          "run stops; to train longer, raise --epochs or --n-epochs-decay",
+                          Pix2PixWarning, stacklevel=3)
+        return report.RunLength(per_epoch, epochs, total,
+                                stop_at=min(total, t.max_steps) if t.max_steps else total)
+
+    def _check_data(self):
+        """Check every image that will be read, before anything is built."""
+        d = self.cfg.data
+        self.grid_paths = (self.val_paths or self.train_paths)[:self.cfg.log.num_images]
+        # How pixels are read, for the checks and every pipeline: preprocessing and channels.
+        self.reading = dict(preprocess=d.preprocess, load_size=d.load_size,
+                            crop_size=d.crop_size, input_nc=d.input_nc, output_nc=d.output_nc)
+        self.info = folder.check_images(
+            self.train_paths, self.grid_paths, *([self.val_paths] if self.val_paths else []),
+            decode=d.cache == "none", direction=d.direction, batch_size=self.cfg.train.batch_size,
+            **self.reading)
+
+    def _build_model(self):
+        keras.utils.set_random_seed(self.cfg.train.seed)  # initial weights, dropout RNG
+        self.model = Pix2Pix(self.cfg, self.strategy, self.length.per_epoch)
+        self.losses = [k for k in self.model.metric_names if k not in D_OUTPUTS]
+        self.checkpoint = self.model.checkpoint()
+        self.manager = run_folder.checkpoint_manager(
+            self.checkpoint, self.role.write_dir(self.run_dir), self.cfg.log.keep_checkpoints,
+            self.model.step)
+
+    # --- resume -----------------------------------------------------------------------------
+
+    def resume(self):
+        """Restore the latest checkpoint and open the streams from its step. Returns False,
+        having said so in one line, if the run is already where this command stops."""
+        if self.latest:
+            if not run_folder.has_training_state(self.latest):
+                raise UserError(
+                    f"--run-dir {self.run_dir} holds a generator without training state (as "
+                    "python -m tfpix2pix.convert writes); to fine-tune it, train a new run "
+                    f"with --init-from {self.run_dir} --run-dir <new folder>")
+            self.model.restore(self.latest)
+        elif self.cfg.train.init_from:  # a fresh run whose G starts from another run's
+            run_folder.load_generator_weights(self.model.generator, self.cfg.train.init_from)
+        self.start = self.step = int(self.model.step.numpy())
+        self.saved = self.start if self.latest else None  # the step of the newest checkpoint
+        self.role.agree_on_start(self.start)
+        self.summary = {
+            "run_dir": self.run_dir, "start_step": self.start, "step": self.start,
+            "total_steps": self.length.total, "steps_per_epoch": self.length.per_epoch,
+            "precision": self.model.precision, "jit": self.model.jit,
+            "replicas": self.strategy.num_replicas_in_sync, "workers": self.role.workers,
+            "role": self.role.name}
+        if self.start >= self.length.stop_at:
+            print(report.nothing_to_do(self.cfg, self.length, self.start), file=self.out)
+            return False
+        self._open_streams()
+        return True
+
+    def _open_streams(self):
+        """The fixed grid and val pairs, the training stream from ``start``, the writers."""
+        cfg, d = self.cfg, self.cfg.data
+
+        def fixed(pairs):  # (A, B) per pair at their evaluation size, no jitter
+            return pipeline.eval_pairs(pairs, direction=d.direction,
+                                       bit_depth=self.info.bit_depth, as_list=True,
+                                       **self.reading)
+
+        self.val_pairs = fixed(self.val_paths) if self.val_paths else None
+        # With a val split the grid's pairs are its first ones: decoded and translated once.
+        self.grid_pairs = (self.val_pairs[:len(self.grid_paths)] if self.val_pairs
+                           else fixed(self.grid_paths))
+        data = pipeline.TrainData(
+            self.train_paths, direction=d.direction, flip=not d.no_flip, seed=cfg.train.seed,
+            global_batch=cfg.train.batch_size, cache=d.cache,
+            cache_dir=run_folder.cache_dir(self.run_dir), bit_depth=self.info.bit_depth,
+            **self.reading)
+        self.batches = data.distribute(self.strategy, self.start)
+        self.summaries = Summaries(self.run_dir if self.role.chief else None)
+        if self.start == 0:
+            self.summaries.hparams(hparam_values(cfg), trial_id=cfg.name)
+        self.progress = Progress(self.start, self.length.stop_at, self.length.per_epoch,
+                                 cfg.train.batch_size, line_every=cfg.log.log_every,
+                                 stream=self.err)
+        self.interval = IntervalMeans()
+        self.grid_path, self.metrics, self.began = None, {}, time.perf_counter()
+        self.stopped = self.remote_stop = False
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def loop(self):
+        """Steps until ``stop_at`` or a stop request, each followed by what falls due."""
+        log, stop_at = self.cfg.log, self.length.stop_at
+        if self.start == 0 and not self.stopping():
+            self.grid_path = self.grid(0)  # the untrained generator, for comparison
+        while self.step < stop_at and not self.stopped and not self.stopping():
+            before = self.train_steps(min(self.cfg.train.steps_per_call, stop_at - self.step))
+            if self.due(log.log_every, before):
+                self.log_scalars()
+            if self.due(log.image_every, before):
+                self.grid_path = self.grid(self.step) or self.grid_path
+            if self.due(log.checkpoint_every, before):
+                self.save()
+        if self.stopped:
+            self.save()
+        elif self.metrics:
+            self.progress.update(self.step, self._losses(), force=True)
+
+    def stopping(self):
+        """Whether to stop now: a signal here or, in a multi-worker run, on any worker.
+
+        The stop request is checked only here, between calls (see stop.py); the workers of
+        a multi-worker run agree on it, so that all of them stop after the same step.
+        """
         try:
-            strategy = make_strategy(cfg.train.strategy)
-        except RuntimeError as exc:  # "Collective ops must be configured at program startup"
-            raise UserError(f"--strategy {cfg.train.strategy}: MultiWorkerMirroredStrategy "
-                            f"could not start ({exc}); it must be created before TensorFlow "
-                            "runs any op, so train with python -m tfpix2pix.train, or pass "
-                            "train(..., strategy=) one made at the start of your program"
-                            ) from None
-    role = Role(strategy)
-    d = cfg.data
-    train_paths, val_paths = files or folder.find_splits(d.path, dataset_mode=d.dataset_mode)
-    grid_paths = (val_paths or train_paths)[:cfg.log.num_images]
-    # How pixels are read, for the checks and every pipeline: preprocessing and channels.
-    reading = dict(preprocess=d.preprocess, load_size=d.load_size, crop_size=d.crop_size,
-                   input_nc=d.input_nc, output_nc=d.output_nc)
-    info = folder.check_images(train_paths, grid_paths, *([val_paths] if val_paths else []),
-                               decode=d.cache == "none", direction=d.direction,
-                               batch_size=cfg.train.batch_size, **reading)
-    run_dir = cfg.run_dir
-    if role.chief:
-        run_folder.prepare(cfg)
-    else:
-        run_folder.check_compatible(cfg, run_dir)
-    keras.utils.set_random_seed(cfg.train.seed)
+            agreed = self.role.agreed_signal(self.stop.signum)  # an all-reduce across workers
+        except WORKER_LOST as exc:
+            raise self._worker_lost(exc) from None
+        if agreed is not None and agreed != self.stop.signum:
+            self.stop.adopt(agreed)  # asked on another worker: stop and exit as every worker does
+            self.remote_stop = True
+        self.stopped = agreed is not None
+        return self.stopped
 
-    replicas = strategy.num_replicas_in_sync
-    batch = cfg.train.batch_size
-    if batch % replicas:
-        raise UserError(f"--batch-size {batch} does not split across {replicas} replicas; "
-                        f"use a multiple of {replicas}")
-    per_epoch = pipeline.steps_per_epoch(len(train_paths), batch)
-    if per_epoch == 0:
-        raise UserError(f"--batch-size {batch} is larger than the {len(train_paths)} training "
-                        "pairs; lower it")
-    epochs = cfg.train.n_epochs + cfg.train.n_epochs_decay
-    total = epochs * per_epoch
-    stop_at = min(total, cfg.train.max_steps) if cfg.train.max_steps else total
+    def _worker_lost(self, exc):
+        """The one line for a collective operation that failed because a worker is gone."""
+        last = run_folder.latest_checkpoint(self.run_dir)
+        return UserError(f"{self.role.name}: lost contact with another worker at step "
+                         f"{self.step} ({type(exc).__name__}); restart every worker with the "
+                         f"same command to resume from the chief's last checkpoint ({last})")
 
-    model = Pix2Pix(cfg, strategy, per_epoch)
-    losses = [k for k in model.metric_names if k not in D_OUTPUTS]  # progress bar, TensorBoard
-    checkpoint = model.checkpoint()
-    manager = tf.train.CheckpointManager(
-        checkpoint, os.path.join(role.write_dir(run_dir), "checkpoints"),
-        max_to_keep=cfg.log.keep_checkpoints, step_counter=model.step, checkpoint_name="ckpt")
-    latest = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))  # the chief's
-    if latest:
-        model.restore(latest)
-    start = int(model.step.numpy())
-    role.agree_on_start(start)
-    summary = {"run_dir": run_dir, "start_step": start, "step": start, "total_steps": total,
-               "steps_per_epoch": per_epoch, "precision": model.precision, "jit": model.jit,
-               "replicas": replicas, "workers": role.workers, "role": role.name}
-    if start >= stop_at:
-        print(f"{run_dir}: already at step {start} of {stop_at}; nothing to do (raise --epochs or "
-              "--max-steps to train further)", file=out)
-        return summary
-    if start:
-        print(f"Resuming {run_dir} at step {start} (epoch {start // per_epoch + 1}).", file=out)
+    def train_steps(self, count):
+        """Run ``count`` steps in one call; update the progress bar. Returns the step before."""
+        began = time.perf_counter()
+        self.metrics = self._call(count)
+        self.interval.add(self.metrics, seconds=time.perf_counter() - began, steps=count)
+        before, self.step = self.step, self.step + count
+        self.progress.update(self.step, self._losses())
+        return before
 
-    def fixed(pairs):  # (A, B) per pair at their evaluation size, no jitter
-        return pipeline.eval_pairs(pairs, direction=d.direction, bit_depth=info.bit_depth,
-                                   as_list=True, **reading)
-
-    val_pairs = fixed(val_paths) if val_paths else None
-    # With a val split the grid's pairs are its first ones: decoded and translated once.
-    grid_pairs = val_pairs[:len(grid_paths)] if val_pairs else fixed(grid_paths)
-    data = pipeline.TrainData(
-        train_paths, direction=d.direction, flip=not d.no_flip, seed=cfg.train.seed,
-        global_batch=batch, cache=d.cache, cache_dir=os.path.join(run_dir, "cache"),
-        bit_depth=info.bit_depth, **reading)
-    batches = data.distribute(strategy, start)
-    summaries = Summaries(run_dir if role.chief else None)
-    if start == 0:
-        summaries.hparams(hparam_values(cfg), trial_id=cfg.name)
-    progress = Progress(start, total, per_epoch, batch, line_every=cfg.log.log_every, stream=err)
-    per_call = cfg.train.steps_per_call
-
-    def write_grid(step):
-        # Every worker translates (the same collective reads everywhere); the chief writes.
-        outputs = translated(model, val_pairs or grid_pairs)  # the grid's come first
-        path = summaries.grid(step, image_grid([a[0] for a, _ in grid_pairs],
-                                               [f[0] for f in outputs[:len(grid_pairs)]],
-                                               [b[0] for _, b in grid_pairs]))
-        if val_pairs:
-            summary["val_l1"] = mean_l1(val_pairs, outputs)
-            summaries.scalars(step, {"val/L1": summary["val_l1"]})
-        return path
-
-    def run_steps(step, count):
-        """``count`` steps from ``step`` in one call; their mean metrics as floats."""
+    def _call(self, count):
+        """``count`` steps from ``self.step`` in one call; their mean metrics as floats."""
         try:
-            if per_call == 1:
-                metrics = model.train_step(next(batches))
+            if self.cfg.train.steps_per_call == 1:
+                metrics = self.model.train_step(next(self.batches))
             else:
-                metrics = model.train_steps(batches, tf.constant(count))
+                metrics = self.model.train_steps(self.batches, tf.constant(count))
             return {k: float(v) for k, v in metrics.items()}
         except tf.errors.OpError as exc:
             first = str(exc.message).strip().splitlines()[0]
-            if role.multiworker and isinstance(exc, WORKER_LOST):
-                last = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
-                raise UserError(f"{role.name}: lost contact with another worker at step {step} "
-                                f"({type(exc).__name__}); restart every worker with the same "
-                                f"command to resume from the chief's last checkpoint ({last})"
-                                ) from None
+            if self.role.multiworker and isinstance(exc, WORKER_LOST):
+                raise self._worker_lost(exc) from None
             # Files that changed or vanished after the check.
-            raise UserError(f"--data {cfg.data.path}: reading the training images failed at "
-                            f"step {step} ({first}); check that the files did not change") from None
+            raise UserError(f"--data {self.cfg.data.path}: reading the training images failed "
+                            f"at step {self.step} ({first}); check that the files did not "
+                            "change") from None
 
-    def due(every, before, after):  # a multiple of ``every`` in (before, after]
-        return after // every > before // every or after == stop_at
+    def _losses(self):
+        return {k: self.metrics[k] for k in self.losses}
 
-    interval = IntervalMeans()
-    step, grid_path, metrics, t0 = start, None, {}, time.perf_counter()
-    saved = start if latest else None
+    def due(self, every, before):
+        """Whether a multiple of ``every`` is in (before, step], or this is the last step."""
+        return self.step // every > before // every or self.step == self.length.stop_at
 
-    def save():  # at most once per step: a stop right after a periodic save adds nothing
-        nonlocal saved
-        if saved != step:
-            manager.save(checkpoint_number=model.step)
-            saved = step
+    def log_scalars(self):
+        """The interval's mean losses, D's outputs, the lr and the speed to TensorBoard."""
+        means = self.interval.pop()
+        scalars = {f"loss/{k}": means[k] for k in self.losses}
+        scalars.update({tag: means[k] for k, tag in D_OUTPUTS.items() if k in means})
+        scalars.update({"lr": float(self.model.lr_schedule(self.step - 1)),
+                        "perf/images_per_sec": means["steps_per_sec"] *
+                        self.cfg.train.batch_size})
+        self.summaries.scalars(self.step, scalars)
 
-    # The stop request is checked only here, between calls (see stop.py); the workers of a
-    # multi-worker run agree on it, so that all of them stop after the same step.
-    remote_stop = False
+    def grid(self, step):
+        """Translate the val (or grid) pairs; write the grid and the val L1. Returns its path.
 
-    def stopping():
-        nonlocal remote_stop
-        agreed = role.agreed_signal(stop.signum)
-        if agreed is not None and agreed != stop.signum:
-            stop.adopt(agreed)  # asked on another worker: stop and exit as every worker does
-            remote_stop = True
-        return agreed is not None
+        Every worker translates (the same collective reads everywhere); the chief writes.
+        """
+        outputs = translated(self.model, self.val_pairs or self.grid_pairs)  # grid's first
+        shown = self.grid_pairs
+        path = self.summaries.grid(step, image_grid([a[0] for a, _ in shown],
+                                                    [f[0] for f in outputs[:len(shown)]],
+                                                    [b[0] for _, b in shown]))
+        if self.val_pairs:
+            self.summary["val_l1"] = mean_l1(self.val_pairs, outputs)
+            self.summaries.scalars(step, {"val/L1": self.summary["val_l1"]})
+        return path
 
-    stopped = False
-    try:
-        if start == 0 and not (stopped := stopping()):
-            grid_path = write_grid(0)  # the untrained generator, for comparison
-        while step < stop_at and not stopped and not (stopped := stopping()):
-            count = min(per_call, stop_at - step)
-            began = time.perf_counter()
-            metrics = run_steps(step, count)
-            interval.add(metrics, seconds=time.perf_counter() - began, steps=count)
-            before, step = step, step + count
-            progress.update(step, {k: metrics[k] for k in losses})
-            if due(cfg.log.log_every, before, step):
-                means = interval.pop()
-                scalars = {f"loss/{k}": means[k] for k in losses}
-                scalars.update({tag: means[k] for k, tag in D_OUTPUTS.items() if k in means})
-                scalars.update({"lr": float(model.lr_schedule(step - 1)),
-                                "perf/images_per_sec": means["steps_per_sec"] * batch})
-                summaries.scalars(step, scalars)
-            if due(cfg.log.image_every, before, step):
-                grid_path = write_grid(step) or grid_path
-            if due(cfg.log.checkpoint_every, before, step):
-                save()
-        if stopped:
-            save()
-        elif metrics:
-            progress.update(step, {k: metrics[k] for k in losses}, force=True)
-    finally:
-        progress.close()
-        summaries.close()
-        role.clean_up()
-    summary.update(step=step, seconds=time.perf_counter() - t0, last_grid=grid_path,
-                   metrics=metrics)
-    if role.multiworker:
-        summary["weights_sha256"] = weights_digest(model)
-    if stopped:
-        name = stop.name + (" on another worker" if remote_stop else "")
-        summary["stopped_by"] = stop.name
-        print(f"Stopped by {name} at step {step}; checkpoint saved in "
-              f"{os.path.join(run_dir, 'checkpoints')}. Rerun the same command to resume.",
-              file=out)
-        return summary
-    _report(cfg, summary, stop_at, out, role)
-    return summary
+    def save(self):
+        """A checkpoint of this step, at most once: a stop right after a periodic save adds
+        nothing."""
+        if self.saved != self.step:
+            self.manager.save(checkpoint_number=self.model.step)
+            self.saved = self.step
+
+    # --- finish -----------------------------------------------------------------------------
+
+    def close(self):
+        self.progress.close()
+        self.summaries.close()
+        self.role.clean_up()
+
+    def finish(self):
+        """Complete the summary and print how the run ended. Returns the summary."""
+        s = self.summary
+        s.update(step=self.step, seconds=time.perf_counter() - self.began,
+                 last_grid=self.grid_path, metrics=self.metrics)
+        if self.role.multiworker:
+            s["weights_sha256"] = weights_digest(self.model)
+        if self.stopped:
+            s["stopped_by"] = self.stop.name
+            name = self.stop.name + (" on another worker" if self.remote_stop else "")
+            print(report.stopped(s, name), file=self.out)
+        else:
+            report.finished(self.cfg, s, self.length, self.role, self.out)
+        return s
 
 
 def translated(model, pairs):
@@ -241,36 +356,4 @@ def mean_l1(pairs, outputs):
 
 def hparam_values(cfg):
     """The config's leaves as HParams values (bool, int, float or str)."""
-    from .. import config as C
     return {key: C.get(cfg, key) for key, _f, _t in C.leaves()}
-
-
-def weights_digest(model):
-    """SHA-256 of G's and D's trainable weights: equal on workers that are in sync."""
-    digest = hashlib.sha256()
-    for net in (model.generator, model.discriminator):
-        for variable in net.trainable_variables if net is not None else ():
-            digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
-    return digest.hexdigest()
-
-
-def _report(cfg, s, stop, out, role):
-    run_dir = s["run_dir"]
-    state = "Finished" if stop == s["total_steps"] else "Stopped (--max-steps)"
-    if role.multiworker:
-        print(f"\n{role.name} of {role.workers} workers: {state.lower()} at step {s['step']}; "
-              f"weights sha256 {s['weights_sha256'][:16]}", file=out)
-        if not role.chief:
-            return
-    print(f"\n{state} at step {s['step']} of {s['total_steps']} in {s['seconds']:.0f} s.\n"
-          f"  run folder:  {run_dir}  (config.yaml, checkpoints/, images/)\n"
-          f"  image grid:  {s['last_grid']}  (rows: input | output | target)\n"
-          + (f"  val L1:      {s['val_l1']:.4f}  (mean |G(A) - B| over the val split)\n"
-             if "val_l1" in s else "") +
-          f"  TensorBoard: tensorboard --logdir {os.path.dirname(run_dir) or '.'}", file=out)
-    if stop < s["total_steps"]:
-        print("  Rerun the same command without --max-steps to continue.", file=out)
-    if cfg.data.path.startswith(folder.BUILTIN_PREFIX):
-        print("\nTrain the paper's model on facades (labels -> photo is BtoA):\n"
-              "  python -m tfpix2pix.train --config experiments/facades.yaml "
-              "--data /path/to/facades", file=out)

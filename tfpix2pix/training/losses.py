@@ -5,11 +5,24 @@ maps and pixels are averaged inside each example first. The step then divides
 the per-example sums by the *global* batch (``tf.nn.compute_average_loss``),
 which keeps gradients right under any number of replicas.
 
-The GAN objectives are chosen by name (``objectives.GAN_MODES``; the table of
-their terms is there). Logits may be one tensor or a list of tensors, one logit
-map per scale of a multi-scale D, of any sizes: a term is then the sum over the
-scales of the per-example means, as pix2pixHD sums its scales. They are computed
-in float32 whatever dtype D computes in. The weights are the step's:
+The GAN objectives are chosen by name (``names.GAN_MODES``). With ``x`` a logit
+of D, each term is a per-example mean over D's patch map:
+
+=========  ======================  ==============  ==========================
+mode       D term on real          D term on fake  G term
+=========  ======================  ==============  ==========================
+vanilla    BCE(x, 1)               BCE(x, 0)       BCE(x, 1) (non-saturating)
+lsgan      (x - 1)^2               x^2             (x - 1)^2
+hinge      relu(1 - x)             relu(1 + x)     -x
+wgangp     -x                      x               -x
+=========  ======================  ==============  ==========================
+
+``wgangp`` adds the gradient penalty (``gradient_penalty``) to D's loss; the
+PyTorch reference's ``wgangp`` mode never does. Logits may be one tensor or a
+list of tensors, one logit map per scale of a multi-scale D, of any sizes: a
+term is then the sum over the scales of the per-example means, as pix2pixHD sums
+its scales. They are computed in float32 whatever dtype D computes in. The
+weights are the step's:
 
     d_loss = d_loss_scale * (d_real + d_fake + lambda_gp * gradient_penalty)
     g_loss = g_gan + lambda_l1 * l1 + lambda_feat * feature_matching
@@ -20,8 +33,7 @@ its features; the paper's D loss is ``d_loss_scale`` 0.5).
 
 import tensorflow as tf
 
-from ..models.registry import check_choice
-from .objectives import GAN_MODES
+from ..names import GAN_MODES
 
 # Under the square root of the gradient penalty's norm: the norm of a zero
 # gradient is then 1e-8, not 0, and its derivative stays finite. The reference
@@ -88,8 +100,7 @@ def _summed(term, logits):
 
 
 def _terms(mode):
-    check_choice("gan_mode", mode, GAN_MODES)
-    return _TERMS[mode]
+    return _TERMS[GAN_MODES.check(mode)]
 
 
 def d_terms(mode, real_logits, fake_logits):
@@ -114,7 +125,7 @@ def mean_d_output(mode, logits):
     other modes, whose D is not a classifier. With several scales, the mean over
     them.
     """
-    check_choice("gan_mode", mode, GAN_MODES)
+    GAN_MODES.check(mode)
     scales = len(logits) if isinstance(logits, (list, tuple)) else 1
     return _summed(tf.sigmoid if mode == "vanilla" else tf.identity, logits) / float(scales)
 

@@ -7,12 +7,17 @@ from ..progress import bar, clock, show
 
 
 class Progress:
-    """Redraws in place on a terminal; prints a line every ``line_every`` steps otherwise."""
+    """Redraws in place on a terminal; prints a line every ``line_every`` steps otherwise.
+
+    ``total_steps`` is the step the run stops at (``--max-steps`` when it comes first):
+    the bar, the ETA and the epoch count all end there.
+    """
 
     def __init__(self, start_step, total_steps, steps_per_epoch, images_per_step,
                  line_every=100, stream=sys.stderr):
         self.start, self.total = start_step, total_steps
         self.per_epoch, self.images_per_step = steps_per_epoch, images_per_step
+        self.epochs = -(-total_steps // steps_per_epoch)  # the last one may be partial
         self.stream, self.tty = stream, stream.isatty()
         self.line_every = line_every
         self.first = None  # (step, time) of the first update: the rate leaves out tracing
@@ -31,10 +36,11 @@ class Progress:
         done, seconds = step - self.first[0], now - self.first[1]
         rate = done / seconds if done and seconds > 0 else 0.0
         eta = clock((self.total - step) / rate) if rate else "--:--"
-        epoch = min(step // self.per_epoch + 1, self.total // self.per_epoch)
-        text = (f"epoch {epoch}/{self.total // self.per_epoch} step {step}/{self.total} "
-                f"{bar(step, self.total)} ETA {eta} "
-                f"{rate * self.images_per_step:.1f} img/s "
+        # No rate until one is measured: the first update only starts the clock.
+        speed = f"{rate * self.images_per_step:.1f} img/s " if rate else ""
+        epoch = min(step // self.per_epoch + 1, self.epochs)
+        text = (f"epoch {epoch}/{self.epochs} step {step}/{self.total} "
+                f"{bar(step, self.total)} ETA {eta} {speed}"
                 + " ".join(f"{k} {v:.3f}" for k, v in losses.items()))
         show(self.stream, text)
 

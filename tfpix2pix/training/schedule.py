@@ -1,4 +1,4 @@
-"""Learning-rate policies by name (``objectives.LR_POLICIES``), per epoch.
+"""Learning-rate policies by name (``names.LR_POLICIES``), per epoch.
 
 Each schedule takes the step (the run's own step counter) and changes the rate
 once per epoch, the 0-based epoch ``e = step // steps_per_epoch``, as the
@@ -28,11 +28,10 @@ import math
 import keras
 import tensorflow as tf
 
-from ..models.registry import check_choice
-from .objectives import LR_POLICIES
+from ..names import LR_POLICIES
 
-__all__ = ["LR_POLICIES", "LinearDecay", "StepDecay", "CosineDecay", "Constant",
-           "make_schedule"]
+__all__ = ["LR_POLICIES", "SCHEDULES", "LinearDecay", "StepDecay", "CosineDecay",
+           "Constant", "make_schedule"]
 
 
 def _at_least_one(what, value):
@@ -109,6 +108,8 @@ class CosineDecay(_RunSchedule):
 class Constant(keras.optimizers.schedules.LearningRateSchedule):
     """``constant``: ``lr`` at every step."""
 
+    _config = ("initial_lr",)
+
     def __init__(self, initial_lr):
         self.initial_lr = float(initial_lr)
 
@@ -117,6 +118,11 @@ class Constant(keras.optimizers.schedules.LearningRateSchedule):
 
     def get_config(self):
         return {"initial_lr": self.initial_lr}
+
+
+# ``--lr-policy`` name -> its schedule; each takes the arguments its ``_config`` names.
+SCHEDULES = {"linear": LinearDecay, "step": StepDecay, "cosine": CosineDecay,
+             "constant": Constant}
 
 
 def make_schedule(policy, lr, steps_per_epoch, n_epochs, n_epochs_decay, lr_decay_iters=50):
@@ -130,12 +136,8 @@ def make_schedule(policy, lr, steps_per_epoch, n_epochs, n_epochs_decay, lr_deca
             decay (``linear``); ``cosine`` anneals over their sum.
         lr_decay_iters: epochs between the x0.1 drops of ``step``.
     """
-    check_choice("lr_policy", policy, LR_POLICIES)
-    steps_per_epoch = _at_least_one("steps_per_epoch", steps_per_epoch)
-    if policy == "linear":
-        return LinearDecay(lr, steps_per_epoch, n_epochs, n_epochs_decay)
-    if policy == "step":
-        return StepDecay(lr, steps_per_epoch, lr_decay_iters)
-    if policy == "cosine":
-        return CosineDecay(lr, steps_per_epoch, n_epochs, n_epochs_decay)
-    return Constant(lr)
+    schedule = SCHEDULES[LR_POLICIES.check(policy)]
+    run = {"initial_lr": lr, "steps_per_epoch": _at_least_one("steps_per_epoch", steps_per_epoch),
+           "n_epochs": n_epochs, "n_epochs_decay": n_epochs_decay,
+           "lr_decay_iters": lr_decay_iters}
+    return schedule(**{name: run[name] for name in schedule._config})

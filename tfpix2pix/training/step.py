@@ -39,7 +39,7 @@ from ..models import (build_discriminator, build_generator, discriminator_featur
 from ..models.padding import pad_to_multiple
 from ..models.test_mode import inference_model
 from . import losses, precision
-from .objectives import GRADIENT_PENALTY_MODES
+from ..names import GRADIENT_PENALTY_MODES
 from .schedule import make_schedule
 from .strategy import resolve_jit
 

@@ -1,23 +1,9 @@
 """What a user sees: TensorBoard scalars, the input | output | target grid, a PNG copy."""
 
-import os
-
-import numpy as np
 import tensorflow as tf
 
+from .. import pixels, run_folder
 from ..files import write_atomic
-
-
-def to_uint8(x):
-    return np.clip(np.round((np.asarray(x) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
-def _as_rgb(x):
-    """HxWxC in [-1, 1] -> HxWx3 for display: gray (and gray + alpha) repeated, alpha dropped."""
-    x = np.asarray(x, np.float32)
-    if x.shape[-1] in (1, 2):
-        return np.repeat(x[..., :1], 3, axis=-1)
-    return x[..., :3]
 
 
 def image_grid(real_a, fake_b, real_b):
@@ -25,14 +11,15 @@ def image_grid(real_a, fake_b, real_b):
 
     Each argument is a batch (N, H, W, C) or a list of HxWxC images of their own sizes
     (``--preprocess none`` or ``scale_width``); rows narrower than the widest are
-    padded with black on the right. A and B may have different channel counts.
+    padded with black on the right. A and B may have different channel counts; each is
+    shown as RGB by ``pixels.to_channels`` (alpha composited on white, gray repeated).
     """
-    rows = [np.concatenate([_as_rgb(a), _as_rgb(f), _as_rgb(b)], axis=1)
-            for a, f, b in zip(real_a, fake_b, real_b)]
+    rows = [tf.concat([pixels.to_channels(tf.cast(x, tf.float32), 3) for x in images], axis=1)
+            for images in zip(real_a, fake_b, real_b)]
     width = max(row.shape[1] for row in rows)
-    rows = [np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0)), constant_values=-1.0)
+    rows = [tf.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0)), constant_values=-1.0)
             for row in rows]
-    return to_uint8(np.concatenate(rows, axis=0))
+    return pixels.to_pixels(tf.concat(rows, axis=0)).numpy()
 
 
 class IntervalMeans:
@@ -92,7 +79,7 @@ class Summaries:
         with self.writer.as_default(step=step):
             tf.summary.image("val/input_output_target", grid[None], max_outputs=1)
         self.writer.flush()
-        path = os.path.join(self.run_dir, "images", f"step_{step:07d}.png")
+        path = run_folder.grid_path(self.run_dir, step)
         return write_atomic(path, tf.io.encode_png(grid).numpy())
 
     def close(self):

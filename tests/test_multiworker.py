@@ -108,8 +108,9 @@ def test_two_workers_train_like_one_process_and_only_the_chief_writes(pairs_dir,
         # 0.041 with it on (dec6's kernel; 0.024 for the innermost conv's bias). oneDNN's
         # kernels sum in other orders at batch 1 and batch 2, and in Adam's first steps an
         # element whose gradient is near zero moves by +-lr whatever its size, so rounding
-        # decides its sign. A worker that applied only its own gradient, or read other pairs, moves its
-        # weights in other directions: a disagreement of the order of the update itself.
+        # decides its sign. A worker that applied only its own gradient, or read other
+        # pairs, moves its weights in other directions: a disagreement of the order of the
+        # update itself.
         # (A wrong gradient scale would not show here, Adam undoes it: test_distribute.py
         # checks the scale.)
         moved = np.linalg.norm(one[key] - init[key])

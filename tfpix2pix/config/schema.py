@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from typing import get_type_hints
 
 from ..data.folder import BUILTIN_PREFIX
-from ..data.layouts import DATASET_MODES, DEFAULT_PREPROCESS, DIRECTIONS, PREPROCESS_MODES
+from ..data.layouts import DATASET_MODES, DIRECTIONS, PREPROCESS_MODES, PairFormat
 from ..models.registry import DISCRIMINATORS, GENERATORS, NORMS, OPTIONS, TEST_MODES
 from ..names import (CACHE_MODES, GAN_MODES, JIT_MODES, LR_POLICIES, PRECISIONS, STRATEGIES,
                      TFLITE_KINDS)
+
+_PAIR = PairFormat()  # the data defaults, stated once where pairs are read
 
 
 def opt(default, help, flag=None, choices=None, aliases=(), positional=False, const=None,
@@ -57,21 +59,21 @@ class DataConfig:
                     group=DATASET)
     dataset_mode: str = opt("auto", _named("layout of --data", DATASET_MODES),
                             choices=DATASET_MODES, group=DATASET)
-    direction: str = opt("AtoB", _named("which side is the input", DIRECTIONS),
+    direction: str = opt(_PAIR.direction, _named("which side is the input", DIRECTIONS),
                          choices=DIRECTIONS, group=DATASET)
-    input_nc: int = opt(3, "channels of the input images (1 gray, 3 RGB, 2 and 4 from PNGs "
-                        "that have them, e.g. gray+alpha, RGBA, depth)", flag="--input-nc",
-                        group=DATASET)
-    output_nc: int = opt(3, "channels of the output images (as --input-nc)", flag="--output-nc",
-                         group=DATASET)
-    preprocess: str = opt(DEFAULT_PREPROCESS, _named(
+    input_nc: int = opt(_PAIR.input_nc, "channels of the input images (1 gray, 3 RGB, 2 and 4 "
+                        "from PNGs that have them, e.g. gray+alpha, RGBA, depth)",
+                        flag="--input-nc", group=DATASET)
+    output_nc: int = opt(_PAIR.output_nc, "channels of the output images (as --input-nc)",
+                         flag="--output-nc", group=DATASET)
+    preprocess: str = opt(_PAIR.preprocess, _named(
         "resizing and cropping", PREPROCESS_MODES, ". Sizes that are not multiples of the "
         "generator's stride are padded for G and cropped back"), choices=PREPROCESS_MODES,
         group=PREPROCESS)
-    load_size: int = opt(286, "resize A and B to this size (the width for scale_width*) "
-                         "before cropping", group=PREPROCESS)
-    crop_size: int = opt(256, "random crop size used for training (the model's input size)",
-                         group=PREPROCESS)
+    load_size: int = opt(_PAIR.load_size, "resize A and B to this size (the width for "
+                         "scale_width*) before cropping", group=PREPROCESS)
+    crop_size: int = opt(_PAIR.crop_size, "random crop size used for training (the model's "
+                         "input size)", group=PREPROCESS)
     no_flip: bool = opt(False, "disable the random left-right mirror", group=PREPROCESS)
     cache: str = opt("memory", _named("where decoded, resized pairs are kept after their first "
                                       "decode", CACHE_MODES), choices=CACHE_MODES, group=SPEED)

@@ -144,8 +144,6 @@ def add_command(commands):
                         help="gtFine_trainvaltest.zip, or the folder it was extracted to")
     parser.add_argument("--leftimg", required=True, metavar="ZIP_OR_DIR",
                         help="leftImg8bit_trainvaltest.zip, or the folder it was extracted to")
-    parser.add_argument("--out", required=True, metavar="DIR", help="the new dataset folder")
-    parser.add_argument("--force", action="store_true",
-                        help="replace an existing --out once the new one is complete")
+    staging.add_output_flags(parser)
     parser.set_defaults(run=run)
     return parser

@@ -121,10 +121,8 @@ def add_command(commands):
                     "has train/, val/, test/. Files without a partner are listed and skipped.")
     parser.add_argument("--a", required=True, metavar="DIR", help="the A images (left)")
     parser.add_argument("--b", required=True, metavar="DIR", help="the B images (right)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="the new dataset folder")
+    staging.add_output_flags(parser)
     parser.add_argument("--resize", action="store_true",
                         help="resize B to A's size when they differ (default: refuse)")
-    parser.add_argument("--force", action="store_true",
-                        help="replace an existing --out once the new one is complete")
     parser.set_defaults(run=run)
     return parser

@@ -83,14 +83,12 @@ def add_command(commands):
         description="Shuffle the images of DIR with a seed and put them in --out as train/, "
                     "val/ and test/ (hard links where possible, else copies).")
     parser.add_argument("dir", metavar="DIR", help="a folder of [A | B] images")
-    parser.add_argument("--out", required=True, metavar="DIR", help="the new dataset folder")
+    staging.add_output_flags(parser)
     parser.add_argument("--val", type=float, default=0.1, metavar="FRACTION",
                         help="share of the images for val/ (default: 0.1)")
     parser.add_argument("--test", type=float, default=0.1, metavar="FRACTION",
                         help="share of the images for test/ (default: 0.1)")
     parser.add_argument("--seed", type=int, default=0, help="shuffle seed (default: 0)")
     parser.add_argument("--copy", action="store_true", help="copy the files, never hard-link")
-    parser.add_argument("--force", action="store_true",
-                        help="replace an existing --out once the new one is complete")
     parser.set_defaults(run=run)
     return parser

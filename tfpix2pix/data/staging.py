@@ -80,3 +80,10 @@ def staged(final, flag="--out", force=False):
         publish(stage.result, final)
     finally:
         shutil.rmtree(stage.path, ignore_errors=True)
+
+
+def add_output_flags(parser):
+    """``--out DIR`` and ``--force``, as every tool that writes through ``staged`` takes them."""
+    parser.add_argument("--out", required=True, metavar="DIR", help="the new dataset folder")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing --out once the new one is complete")

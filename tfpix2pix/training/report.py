@@ -3,6 +3,9 @@
 Each is printed once, to the run's ``out`` stream (the progress bar has ``err``).
 """
 
+import os
+import shlex
+import sys
 from typing import NamedTuple
 
 from .. import run_folder
@@ -87,6 +90,15 @@ def finished(cfg, s, length, role, out):
     if length.stop_at < length.total:
         print("  Rerun the same command without --max-steps to continue.", file=out)
     if cfg.data.path.startswith(folder.BUILTIN_PREFIX):
+        python = _python()
         print("\nTrain the paper's model on facades (labels -> photo is BtoA):\n"
-              "  python -m tfpix2pix.train --config experiments/facades.yaml "
-              "--data /path/to/facades", file=out)
+              f"  {python} -m tfpix2pix.data download facades\n"
+              f"  {python} -m tfpix2pix.train --config experiments/facades.yaml "
+              "--data datasets/facades", file=out)
+
+
+def _python():
+    """This Python as a command to type: relative to the current folder when inside it
+    (.venv/bin/python), so that it works with the venv not activated."""
+    relative = os.path.relpath(sys.executable)
+    return shlex.quote(sys.executable if relative.startswith("..") else relative)

@@ -5,8 +5,11 @@
   stride are reflect-padded at the bottom and right, and the output is cropped back.
 - ``bytes_fn``: a batch of encoded images (PNG, JPEG, GIF or BMP, each of its own size)
   -> PNG strings of the translations. Channels are converted to the model's as training
-  converts them (``data.preprocess``: gray repeated, alpha composited on white).
+  converts them (``pixels``: gray repeated, alpha composited on white).
 
+The float endpoint refuses a batch of the wrong rank or channels, or with an empty image,
+inside its graph and before any convolution (``checked``), and answers an empty batch;
+``inference.request`` states the same rule for load() and the TFLite and ONNX runners.
 Padding is ``models.padding.pad_to_multiple`` (training pads the same way).
 """
 

@@ -13,6 +13,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["tfpix2pix", "tfpix2pix.*"]),
+    # The demo's page (python -m tfpix2pix.demo), installed with the package.
+    package_data={"tfpix2pix.demo": ["static/*.html", "static/*.js", "static/*.css"]},
     # TensorFlow is an extra so that CPU and GPU users each pick their wheel:
     # pip install "tfpix2pix[cpu]"  or  pip install "tfpix2pix[gpu]".
     install_requires=[
@@ -31,7 +33,8 @@ setup(
         "onnx": ["tf2onnx>=1.17,<2", "onnx>=1.23,<2", "onnxruntime>=1.32,<2"],
         # python -m tfpix2pix.convert --from-pytorch: reads .pth files (a CPU build is enough).
         "pytorch": ["torch"],
-        "test": ["pytest>=8", "pytest-xdist>=3",
+        # selenium drives Debian's chromium in tests/test_demo_browser.py (.ci/run installs it).
+        "test": ["pytest>=8", "pytest-xdist>=3", "selenium>=4.20,<5",
                  "ai-edge-litert>=2.3,<3",
                  "tf2onnx>=1.17,<2", "onnx>=1.23,<2", "onnxruntime>=1.32,<2"],
     },
@@ -39,5 +42,6 @@ setup(
                                       "tfpix2pix-predict=tfpix2pix.predict:main_entry",
                                       "tfpix2pix-evaluate=tfpix2pix.evaluate:main_entry",
                                       "tfpix2pix-export=tfpix2pix.export.__main__:main_entry",
-                                      "tfpix2pix-convert=tfpix2pix.convert.__main__:main_entry"]},
+                                      "tfpix2pix-convert=tfpix2pix.convert.__main__:main_entry",
+                                      "tfpix2pix-demo=tfpix2pix.demo.__main__:main_entry"]},
 )

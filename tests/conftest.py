@@ -56,6 +56,20 @@ def tiny_config(data_path, run_dir, **sections):
     return C.validate(C.apply_overrides(C.Config(), preset, "test"))
 
 
+def tiny_facades_run(facades, tmp_path_factory):
+    """A tiny labels -> photo (BtoA) run on 16 facades pairs: 40 steps at lr 2e-3, enough for
+    an output far from constant (see tests/test_predict.py). Returns its run folder."""
+    from tfpix2pix.training import loop
+
+    data = facades_subset(facades, tmp_path_factory.mktemp("facades16"))
+    run_dir = tmp_path_factory.mktemp("run") / "tiny"
+    cfg = tiny_config(data, run_dir, data={"direction": "BtoA"},
+                      train={"n_epochs": 10, "n_epochs_decay": 0, "batch_size": 4, "lr": 2e-3},
+                      log={"log_every": 20, "image_every": 1000, "checkpoint_every": 1000})
+    assert loop.train(cfg)["step"] == 40
+    return run_dir
+
+
 def write_pairs(folder, count, size=32, width=None, seed=0, ext=".png"):
     """Write ``count`` random [A | B] images of height ``size`` (width 2*size by default)."""
     folder = Path(folder)

@@ -40,11 +40,12 @@ PAGES = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").
 VENV_BIN = ".venv/bin/"
 # Run in the sandbox:
 RUN = {"tfpix2pix.predict", "tfpix2pix.export", "tfpix2pix.data", "tfpix2pix.evaluate"}
-# Flags parsed, not run (training takes minutes); a train command's config is resolved too.
-PARSE_ONLY = {"tfpix2pix.train", "tfpix2pix.convert"}
+# Flags parsed, not run (training takes minutes, the demo serves until stopped); a train
+# command's config is resolved too.
+PARSE_ONLY = {"tfpix2pix.train", "tfpix2pix.convert", "tfpix2pix.demo"}
 BARE = {"python", "python3", "pip", "pip3", "tox", "tensorboard", "saved_model_cli"}
 NOT_RUN = re.compile(r"<!--\s*not run:\s*(.*?)\s*-->\s*$")
-NOT_RUN_BLOCKS = 12  # raise only for a block that truly cannot run here, with its reason
+NOT_RUN_BLOCKS = 13  # raise only for a block that truly cannot run here, with its reason
 
 
 @dataclasses.dataclass

@@ -3,7 +3,7 @@
 Every import counts, the ones inside functions too (they only postpone loading
 TensorFlow). The layers, from the ground up:
 0 errors, files, names, version, progress, pixels; 1 data, models; 2 config;
-3 run_folder; 4 training, inference; 5 export, convert, evaluation; 6 the commands
+3 run_folder; 4 training, inference; 5 export, convert, evaluation, demo; 6 the commands
 (cli, train, predict, evaluate, every __main__, and the package root's lazy names).
 """
 
@@ -19,7 +19,7 @@ LAYERS = [
     ("config",),
     ("run_folder",),
     ("training", "inference"),
-    ("export", "convert", "evaluation"),
+    ("export", "convert", "evaluation", "demo"),
 ]
 COMMANDS = ("cli", "train", "predict", "evaluate")
 

@@ -26,6 +26,25 @@ def write_atomic(path, data):
     return path
 
 
+# What a failed write says (OSError's strerror, also inside TensorFlow's messages), in the
+# order in which one is named when a message holds several.
+WRITE_FAILURES = ("No space left on device", "File too large", "Disk quota exceeded",
+                  "Read-only file system", "Permission denied")
+
+
+def failure_reason(exc):
+    """A short phrase for why an I/O call failed: ``exc``'s strerror or known cause (see
+    ``WRITE_FAILURES``), else the first line of its message."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(getattr(exc, "message", None) or exc).strip()
+    for reason in WRITE_FAILURES:
+        if reason in text:
+            return reason
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first if len(first) <= 200 else first[:197] + "..."
+
+
 def sha256(path):
     """The SHA-256 of the file at ``path``, as hex, read in 1 MiB blocks."""
     digest = hashlib.sha256()

@@ -113,6 +113,12 @@ PRECISIONS = Registry("precision", {
     "auto": "mixed_bf16 where the hardware has bfloat16, else fp32",
 })
 
+# What a step with a non-finite loss or gradient does (``training.step``).
+NAN_POLICIES = Registry("nan_policy", {
+    "stop": "end the run naming the step and the losses, keeping the last good checkpoint",
+    "skip": "drop that step's update and count it; stop after --max-skipped-steps in a row",
+})
+
 # XLA compilation of the train step (``training.strategy.resolve_jit``).
 JIT_MODES = Registry("jit", {
     "auto": "on for GPUs, off for CPUs, where it is slower",

@@ -39,7 +39,7 @@ def main(argv=None, out=None, err=None):
 
             def make_strategy():
                 from .training.strategy import make_strategy
-                strategy.append(make_strategy(cfg.train.strategy))
+                strategy.append(make_strategy(cfg.train.strategy, cfg.train.worker_timeout))
                 stop.reinstall()  # a multi-worker strategy takes SIGTERM for itself
 
             quiet_tensorflow_import(before_first_op=make_strategy)

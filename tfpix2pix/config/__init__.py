@@ -12,12 +12,13 @@ no dataset is given), the ``--config`` file, command-line flags.
 from .checks import check_choices, validate
 from .loading import (BASE_KEY, LEGACY_VALUES, apply_overrides, load_yaml, merge, save_yaml,
                       to_dict)
-from .schema import (DEMO_PRESET, SECTION_TOPICS, TOPICS, Config, DataConfig, EvaluateConfig,
-                     ExportConfig, InferConfig, LogConfig, ModelConfig, PredictConfig,
-                     TrainConfig, default, flag_for, flag_name, get, leaves, list_names, opt)
+from .schema import (DEMO_PRESET, SECTION_TOPICS, TOPICS, Config, DataConfig, DemoConfig,
+                     EvaluateConfig, ExportConfig, InferConfig, LogConfig, ModelConfig,
+                     PredictConfig, TrainConfig, default, flag_for, flag_name, get, leaves, list_names, opt)
 
 __all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "LogConfig", "InferConfig",
-           "PredictConfig", "EvaluateConfig", "ExportConfig", "DEMO_PRESET", "TOPICS", "SECTION_TOPICS", "opt",
+           "PredictConfig", "EvaluateConfig", "ExportConfig", "DemoConfig", "DEMO_PRESET",
+           "TOPICS", "SECTION_TOPICS", "opt",
            "leaves", "get", "default", "flag_name", "flag_for", "list_names", "to_dict",
            "apply_overrides", "merge", "load_yaml", "save_yaml", "BASE_KEY", "LEGACY_VALUES",
            "validate", "check_choices"]

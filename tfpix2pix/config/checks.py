@@ -14,8 +14,8 @@ from .schema import default, flag_for, flag_name, get, leaves
 
 POSITIVE = ("data.load_size", "data.crop_size", "model.ngf", "model.ndf", "model.n_layers_D",
             "model.num_D", "train.batch_size", "train.steps_per_call", "train.d_loss_scale",
-            "train.lr_decay_iters", "log.log_every", "log.image_every", "log.checkpoint_every",
-            "log.keep_checkpoints", "log.num_images")
+            "train.lr_decay_iters", "train.worker_timeout", "log.log_every", "log.image_every",
+            "log.checkpoint_every", "log.keep_checkpoints", "log.num_images")
 NON_NEGATIVE = ("train.n_epochs", "train.n_epochs_decay", "train.max_steps", "model.num_downs",
                 "train.lambda_l1", "train.lambda_gp", "train.lambda_feat", "train.lr")
 

@@ -106,6 +106,7 @@ def load_yaml(path, _chain=()):
     return merge(load_yaml(base_path, _chain + (path,)), data)
 
 
-def save_yaml(cfg, path):
-    """Write the resolved config atomically (a reader never sees half a file)."""
-    write_atomic(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+def save_yaml(cfg, path, header=None):
+    """Write the resolved config atomically (a reader never sees half a file), after the
+    keys of ``header`` (e.g. the version that wrote it)."""
+    write_atomic(path, yaml.safe_dump({**(header or {}), **to_dict(cfg)}, sort_keys=False))

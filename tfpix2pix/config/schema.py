@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from typing import get_type_hints
 
 from ..data.folder import BUILTIN_PREFIX
-from ..data.layouts import DATASET_MODES, DIRECTIONS, PREPROCESS_MODES, PairFormat
+from ..data.layouts import (BAD_FILE_POLICIES, DATASET_MODES, DIRECTIONS, PREPROCESS_MODES,
+                             PairFormat)
 from ..models.registry import DISCRIMINATORS, GENERATORS, NORMS, OPTIONS, TEST_MODES
-from ..names import (CACHE_MODES, GAN_MODES, JIT_MODES, LR_POLICIES, PRECISIONS, STRATEGIES,
-                     TFLITE_KINDS)
+from ..names import (CACHE_MODES, GAN_MODES, JIT_MODES, LR_POLICIES, NAN_POLICIES, PRECISIONS,
+                     STRATEGIES, TFLITE_KINDS)
 
 _PAIR = PairFormat()  # the data defaults, stated once where pairs are read
 
@@ -66,6 +67,10 @@ class DataConfig:
                         flag="--input-nc", group=DATASET)
     output_nc: int = opt(_PAIR.output_nc, "channels of the output images (as --input-nc)",
                          flag="--output-nc", group=DATASET)
+    on_bad_file: str = opt("error", _named(
+        "a file that cannot be used (unreadable, truncated, empty, wrong size or channels)",
+        BAD_FILE_POLICIES, "; a file that goes bad during the run is named (error) or "
+        "skipped and counted (skip)"), choices=BAD_FILE_POLICIES, group=DATASET)
     preprocess: str = opt(_PAIR.preprocess, _named(
         "resizing and cropping", PREPROCESS_MODES, ". Sizes that are not multiples of the "
         "generator's stride are padded for G and cropped back"), choices=PREPROCESS_MODES,
@@ -132,6 +137,17 @@ class TrainConfig:
     beta1: float = opt(0.5, "Adam beta_1", group=SCHEDULE)
     beta2: float = opt(0.999, "Adam beta_2", group=SCHEDULE)
     seed: int = opt(0, "seed for weights, data order, augmentation and dropout", group=SCHEDULE)
+    deterministic: bool = opt(False, "repeatable bit for bit: TensorFlow's op determinism on "
+                              "top of the seeded data, dropout and initialisation; two runs of "
+                              "one command (or a stopped and resumed one) end with identical "
+                              "weights and optimizer state on the same machine and versions. "
+                              "See docs/reliability.md for GPUs and the speed cost",
+                              group=SCHEDULE)
+    nan_policy: str = opt("stop", _named("a step whose loss or gradient is not finite (checked "
+                                         "before the update, which it never reaches)",
+                                         NAN_POLICIES), choices=NAN_POLICIES, group=SCHEDULE)
+    max_skipped_steps: int = opt(10, "with --nan-policy skip, stop after this many skipped "
+                                 "steps in a row", group=SCHEDULE)
     max_steps: int = opt(0, "stop at this global step (0: train to the end); the run can be "
                          "resumed later", group=SCHEDULE)
     init_from: str = opt("", "start G from the latest checkpoint of this run folder (for example "
@@ -147,6 +163,10 @@ class TrainConfig:
         "XLA-compile the step (the whole step on one device, forward and gradients under a "
         "multi-replica strategy)", JIT_MODES, "; --jit alone means on"), choices=JIT_MODES,
         const="on", group=SPEED)
+    worker_timeout: int = opt(60, "multi-worker runs: seconds without a heartbeat from a "
+                              "worker (frozen, or its host gone) after which the others stop, "
+                              "naming it; a worker that dies on a live host is noticed at once",
+                              group=SPEED)
     steps_per_call: int = opt(1, "training steps run inside one tf.function call (for GPUs, "
                               "where a small step is launch-bound); logging, grids, checkpoints "
                               "and Ctrl-C happen between calls, so an interval that is not a "
@@ -202,6 +222,20 @@ class PredictConfig:
 
 
 @dataclass
+class DemoConfig:
+    """Options of ``python -m tfpix2pix.demo``."""
+    model: str = opt("", "a run folder (runs/<name>) or an export (exported/<name>, or one of "
+                     "its version folders)")
+    host: str = opt("127.0.0.1", "address to listen on (127.0.0.1: this machine only; 0.0.0.0: "
+                    "every network this machine is on)")
+    port: int = opt(8000, "port to listen on (0: any free one)")
+    palette: str = opt("", "drawing colours: facades, cityscapes or a file of 'name r g b' "
+                       "lines (default: the export's, or the run's training inputs')")
+    tile: int = opt(0, "translate uploads in overlapping tiles of this size, as predict's "
+                    "--tile; 0 = whole images")
+
+
+@dataclass
 class EvaluateConfig:
     """Options of ``python -m tfpix2pix.evaluate``."""
     model: str = opt("", "a run folder (runs/<name>) or an export (exported/<name>, or one of "
@@ -242,6 +276,9 @@ class ExportConfig:
                            "a multiple of the generator's stride) or 'any' (any height and "
                            "width; LiteRT runs such models far slower, int8 most of all)")
     onnx: bool = opt(False, "also convert to ONNX (needs pip install 'tfpix2pix[onnx]')")
+    web: bool = opt(False, "also write <output>/<name>/web/: the demo page running the ONNX "
+                    "model in the browser, for any static file server (implies --onnx; fetches "
+                    "onnxruntime-web once from the npm registry)")
 
 
 # README command 1: the built-in labels->rendering set at 64 px, 1800 steps of batch 4. At

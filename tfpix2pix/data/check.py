@@ -12,6 +12,8 @@ says whether any file is a 16-bit PNG, which sets the dtype the pairs are kept i
 ``find_problems`` makes the same checks, file by file, but collects every problem
 instead of stopping at the first (``python -m tfpix2pix.data validate`` and the
 check of a downloaded dataset), and also returns what each readable file is.
+``leave_out_bad`` is the check of ``--on-bad-file skip``: it decodes every file and
+returns the pair sets without their bad pairs, and what was left out.
 """
 
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ class Findings:
     problems: list = field(default_factory=list)
     files: list = field(default_factory=list)
     info: ImageInfo = None
+    bad: dict = field(default_factory=dict)  # pair key -> its problem (per-pair problems only)
 
 
 def _png_header(data):
@@ -225,12 +228,16 @@ def find_problems(*pair_sets, progress=None, **reading):
 
 def _inspect(pair_sets, findings, progress, decode=True, preprocess=DEFAULT_PREPROCESS,
              load_size=None, crop_size=None, input_nc=3, output_nc=3, direction="AtoB",
-             batch_size=1):
-    """The checks of ``check_images``; with ``findings``, problems are collected there."""
-    def problem(exc):
+             batch_size=1, corrupt_records="error"):
+    """The checks of ``check_images``; with ``findings``, problems are collected there.
+    ``corrupt_records="skip"``: TFRecord records that cannot be read are each a problem of
+    their pair, not of their set."""
+    def problem(exc, key=None):
         if findings is None:
             raise exc
         findings.problems.append(str(exc))
+        if key is not None:
+            findings.bad[key] = str(exc)
 
     if preprocess in ("crop", "scale_width", "scale_width_and_crop"):
         crop_size = _needs("crop_size", crop_size, preprocess)
@@ -249,18 +256,24 @@ def _inspect(pair_sets, findings, progress, decode=True, preprocess=DEFAULT_PREP
         pairs = pairs.subset(fresh)
         if not len(pairs):
             continue
+        lost = [] if corrupt_records == "skip" else None
         try:
-            pairs.verify()
+            pairs.verify(lost)
         except UserError as exc:
             problem(exc)
             continue
+        for k in lost or ():
+            problem(UserError(f"{pairs.where(k)}: unreadable, a corrupt record at or before it "
+                              f"in its shard; {pairs.source.fix}"), pairs.key(k))
+        if lost:
+            pairs = pairs.subset(sorted(set(range(len(pairs))) - set(lost)))
         fmt = base.replace(layout=pairs.layout)
         infos = _file_infos(pairs, decode, progress)
         for k in range(len(pairs)):
             try:
                 size = fmt.train_size(*_pair_size(pairs, k, infos, fmt))
             except UserError as exc:
-                problem(exc)
+                problem(exc, pairs.key(k))
                 continue
             if number == 0:
                 first_of_size.setdefault(size, k)
@@ -271,6 +284,32 @@ def _inspect(pair_sets, findings, progress, decode=True, preprocess=DEFAULT_PREP
         if findings is not None:
             findings.files.extend(infos[key] for key in sorted(infos))
     return ImageInfo(bit_depth=depth, train_sizes=tuple(sorted(first_of_size)))
+
+
+def leave_out_bad(*pair_sets, **reading):
+    """``--on-bad-file skip``: (``ImageInfo``, the sets without their bad pairs, [(where,
+    problem)] of the pairs left out), decoding every file (``decode`` is forced on).
+
+    ``reading`` as ``check_images``' keywords. A pair in several sets is left out of all.
+    Problems that are not one pair's (a batch of pairs of several sizes, a TFRecord
+    shard that cannot be read) still raise UserError.
+    """
+    findings = find_problems(*pair_sets, **{**reading, "decode": True,
+                                            "corrupt_records": "skip"})
+    if len(findings.problems) > len(findings.bad):  # a problem of a set, not of a pair
+        raise UserError(next(p for p in findings.problems if p not in findings.bad.values()))
+    kept, skipped, seen = [], [], set()
+    for pairs in map(as_pairs, pair_sets):
+        good = []
+        for k in range(len(pairs)):
+            key = pairs.key(k)
+            if key not in findings.bad:
+                good.append(k)
+            elif key not in seen:
+                seen.add(key)
+                skipped.append((pairs.where(k), findings.bad[key]))
+        kept.append(pairs.subset(good))
+    return findings.info, kept, skipped
 
 
 def _batch_error(pairs, first_of_size, batch_size, preprocess):

@@ -35,6 +35,10 @@ DIRECTIONS = Registry("direction", {
     "AtoB": "translates A, the left half or A/, into B",
     "BtoA": "the reverse, e.g. facades labels->photo",
 })
+BAD_FILE_POLICIES = Registry("on_bad_file", {
+    "error": "stop with one line naming the file, before any model is built",
+    "skip": "leave such files out, count them and list them in <run folder>/skipped_files.txt",
+})
 CHANNEL_COUNTS = (1, 2, 3, 4)
 BIT_DEPTHS = (8, 16)
 ALIGNED, TWO_FOLDERS = DATASET_MODES.subset("aligned", "unaligned_pairs")  # the layouts

@@ -119,6 +119,7 @@ class TrainData:
                              preprocess=preprocess, input_nc=input_nc, output_nc=output_nc,
                              bit_depth=bit_depth)
         self._format = self._read = None
+        self._stand_in = None  # --on-bad-file skip: pair index -> the index read in its place
 
     @property
     def format(self):
@@ -154,6 +155,28 @@ class TrainData:
             return lambda k: _preprocess.decode_pair(encoded(k), fmt)
         except tf.errors.OpError as exc:
             raise read_failure(self.pairs, exc, "decoding the training pairs", fmt) from None
+
+    def replace(self, bad):
+        """Read another pair wherever one of the pair indices ``bad`` is due (it went bad
+        during the run): the next good one. Streams made from now on do so; the order, the
+        jitter seeds and the step count stay as they were."""
+        import numpy as np
+        stand_in = (np.arange(self.num_pairs, dtype=np.int64) if self._stand_in is None
+                    else self._stand_in.copy())
+        gone = set(int(b) for b in bad) | {k for k in range(self.num_pairs) if stand_in[k] != k}
+        if len(gone) >= self.num_pairs:
+            raise UserError(f"every one of the {self.num_pairs} training pairs is unreadable")
+        for b in sorted(gone):
+            good = (b + 1) % self.num_pairs
+            while good in gone:
+                good = (good + 1) % self.num_pairs
+            stand_in[b] = good
+        self._stand_in = stand_in
+
+    def batch_indices(self, step):
+        """The pair indices of global step ``step``'s batch (every replica's), in order."""
+        epoch, j = divmod(int(step), self.steps_per_epoch)
+        return self.order(epoch).numpy()[j * self.global_batch:(j + 1) * self.global_batch]
 
     def order(self, epoch):
         """The permutation of pair indices that epoch ``epoch`` visits (int64 tensor)."""
@@ -200,6 +223,9 @@ class TrainData:
             return tf.data.Dataset.from_tensor_slices(
                 (tf.fill(tf.shape(kept), e), kept, tf.gather(self.order(e), kept)))
 
+        if self._stand_in is not None:  # pairs that went bad during the run
+            read = _read_instead(read, tf.constant(self._stand_in))
+
         def element(e, i, index):
             return _preprocess.jitter(read(index), tf.stack([seed, e * n + i]), fmt, flip)
 
@@ -222,6 +248,10 @@ class TrainData:
         """The global batches of epoch ``e`` alone, without its first ``skip_batches``."""
         start = e * self.steps_per_epoch + skip_batches
         return self.dataset(start).take(self.steps_per_epoch - skip_batches)
+
+
+def _read_instead(read, stand_in):
+    return lambda k: read(tf.gather(stand_in, k))
 
 
 def eval_pairs(pairs, crop_size, direction, *, preprocess=DEFAULT_PREPROCESS, load_size=None,

@@ -51,7 +51,7 @@ class FileSource:
             out.append([fs.absolute(path), *fs.stat(path)] if not fs.is_remote(path) else [path])
         return out
 
-    def verify(self, indices):
+    def verify(self, indices, unreadable=None):
         """Nothing to check before reading (a missing file shows up as unreadable)."""
 
     def encoded(self, indices):
@@ -96,7 +96,7 @@ class FilePairSource:
         flat = files.identity(range(len(files)))
         return [flat[2 * i:2 * i + 2] for i in range(len(indices))]
 
-    def verify(self, indices):
+    def verify(self, indices, unreadable=None):
         """Nothing to check before reading (a missing file shows up as unreadable)."""
 
     def encoded(self, indices):
@@ -178,9 +178,16 @@ class Pairs(Sequence):
         """JSON-able description of exactly which pairs these are (keys the disk cache)."""
         return {"kind": self.kind, "pairs": self.source.identity(self.indices)}
 
-    def verify(self):
-        """Check the container (TFRecord shards: records intact, counts and names as indexed)."""
-        self.source.verify(self.indices)
+    def verify(self, unreadable=None):
+        """Check the container (TFRecord shards: records intact, counts and names as indexed).
+
+        With a list ``unreadable``, records that cannot be read are added to it as positions
+        in this selection instead of raising UserError."""
+        lost = None if unreadable is None else []
+        self.source.verify(self.indices, lost)
+        if lost:
+            lost = set(lost)
+            unreadable.extend(k for k, j in enumerate(self.indices) if j in lost)
 
     def encoded(self):
         """``tf.data.Dataset`` of (position, encoded files: a [parts] string vector), in this

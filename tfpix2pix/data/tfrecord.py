@@ -71,6 +71,18 @@ def open_split(root, split, index=None):
     return Pairs(RecordSource(root, split, info))
 
 
+def _readable(path):
+    """How many records of the shard at ``path`` can be read before the first corrupt one."""
+    import tensorflow as tf
+    count, records = 0, iter(tf.data.TFRecordDataset(path))
+    while True:
+        try:
+            next(records)
+        except (StopIteration, tf.errors.OpError):
+            return count
+        count += 1
+
+
 def _parse(record):
     import tensorflow as tf
     spec = {key: tf.io.FixedLenFeature([], tf.string) for key in FEATURES}
@@ -91,6 +103,7 @@ class RecordSource:
         self.digest = info.get("sha256", "")
         self.shards = [(fs.join(root, s["file"]), int(s["count"])) for s in info["shards"]]
         self.starts = np.cumsum([0] + [c for _, c in self.shards])  # first record of each shard
+        self.cut = {}  # shard -> records readable before a corrupt one (see ``verify``)
 
     def __len__(self):
         return len(self.names)
@@ -117,8 +130,12 @@ class RecordSource:
         s0, s1 = self._shard_of(min(indices)), self._shard_of(max(indices))
         return [path for path, _ in self.shards[s0:s1 + 1]], int(self.starts[s0])
 
-    def verify(self, indices):
-        """Read the shards covering ``indices``: intact records, counts and names as indexed."""
+    def verify(self, indices, unreadable=None):
+        """Read the shards covering ``indices``: intact records, counts and names as indexed.
+
+        With a list ``unreadable``, a corrupt record is not an error: it and the rest of its
+        shard are added to the list (as indices) and are never read again.
+        """
         if not indices:
             return
         import tensorflow as tf
@@ -140,6 +157,10 @@ class RecordSource:
             except tf.errors.NotFoundError:
                 raise UserError(f"{path}: shard missing; {RERUN}") from None
             except tf.errors.DataLossError as exc:
+                if unreadable is not None:
+                    self.cut[s] = _readable(path)
+                    unreadable.extend(range(first + self.cut[s], first + count))
+                    continue
                 first_line = str(exc.message).strip().splitlines()[0]
                 raise UserError(f"{path}: corrupt record after record {seen} ({first_line}); "
                                 f"{RERUN}") from None
@@ -162,11 +183,28 @@ class RecordSource:
         position = np.full(max(indices) - first + 1, -1, np.int64)
         position[np.asarray(indices) - first] = np.arange(len(indices))
         position = tf.constant(position)
-        ds = tf.data.TFRecordDataset(files, buffer_size=4 * 2**20).take(len(position))
-        ds = ds.enumerate().map(lambda g, record: (tf.gather(position, g), record))
+        if self.cut:  # shards with a corrupt record: each read up to it
+            ds = self._readable_records(min(indices), max(indices))
+        else:
+            ds = tf.data.TFRecordDataset(files, buffer_size=4 * 2**20).take(len(position))
+            ds = ds.enumerate()
+        ds = ds.map(lambda g, record: (tf.gather(position, g), record))
         ds = ds.filter(lambda k, record: k >= 0)
         return ds.map(lambda k, record: (k, _parse(record)[1][None]),
                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    def _readable_records(self, lo, hi):
+        """(record number - first record of ``lo``'s shard, record) of the shards holding
+        records ``lo`` to ``hi``, each read only up to its first corrupt record."""
+        import tensorflow as tf
+        s0, s1 = self._shard_of(lo), self._shard_of(hi)
+        ds = None
+        for s in range(s0, s1 + 1):
+            path, count = self.shards[s]
+            part = tf.data.TFRecordDataset(path, buffer_size=4 * 2**20).take(
+                self.cut.get(s, count)).enumerate(int(self.starts[s] - self.starts[s0]))
+            ds = part if ds is None else ds.concatenate(part)
+        return ds
 
     def random_reader(self, indices):
         import tensorflow as tf

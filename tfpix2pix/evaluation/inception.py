@@ -27,16 +27,14 @@ that changed is refused.
 """
 
 import hashlib
-import http.client
 import json
 import os
-import shutil
+import sys
 import tarfile
-import tempfile
-import urllib.request
 
 import numpy as np
 
+from ..data import resumable
 from ..errors import UserError
 from ..files import cache_root, sha256, write_atomic
 
@@ -49,7 +47,6 @@ SCOPE = "FID_Inception_Net"
 INPUT, OUTPUT = "ExpandDims:0", "pool_3:0"
 SIZE, FEATURES = 299, 2048
 BATCH = 16
-TIMEOUT = 60  # seconds without data before a download gives up
 
 RESIZE_RULE = ("each image resized to 299x299 by tf.image.resize(method='bicubic', "
                "antialias=True) on its uint8 values as float32, clipped to [0, 255], not "
@@ -87,28 +84,30 @@ def graph_file(path=None, err=None):
 
 
 def _download(url, folder, err):
-    """Fetch the tarball at ``url`` and keep its graph in ``folder`` with its SHA-256."""
-    if err is not None:
-        print(f"downloading the Inception graph for FID/KID from {url} (once; about 90 MB)",
-              file=err)
+    """Fetch the tarball at ``url`` (resumable, retried: ``data.resumable``) and keep its
+    graph in ``folder`` with its SHA-256. The tarball itself is not kept."""
+    stream = err if err is not None else sys.stderr
+    print(f"downloading the Inception graph for FID/KID from {url} (once; about 90 MB)",
+          file=stream)
+    root = cache_root()
+    os.makedirs(root, exist_ok=True)
+    part = os.path.join(root, f".{CACHE_FOLDER}.tgz.part")
+    resumable.fetch(url, part, stream, advice=f"; set {URL_VARIABLE} to a copy of "
+                    f"inception-2015-12-05.tgz, or pass --inception FILE ({MEMBER})")
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT) as response, \
-                tempfile.TemporaryFile() as tgz:
-            shutil.copyfileobj(response, tgz)
-            tgz.seek(0)
-            with tarfile.open(fileobj=tgz, mode="r:*") as tar:
-                member = next((m for m in tar.getmembers()
-                               if os.path.basename(m.name) == MEMBER and m.isfile()), None)
-                if member is None:
-                    raise UserError(f"{url}: the archive holds no {MEMBER}; set "
-                                    f"{URL_VARIABLE} to the inception-2015-12-05.tgz "
-                                    "tarball, or pass --inception FILE")
-                data = tar.extractfile(member).read()
-    except (OSError, http.client.HTTPException, tarfile.TarError) as exc:  # URLError too
-        code = getattr(exc, "code", None)  # an HTTPError's status
-        reason = f"HTTP {code} {exc.reason}" if code else getattr(exc, "reason", None) or exc
-        raise UserError(f"{url}: download failed ({reason}); pass the graph with "
-                        f"--inception FILE ({MEMBER} from the tarball)") from None
+        with tarfile.open(part, mode="r:*") as tar:
+            member = next((m for m in tar.getmembers()
+                           if os.path.basename(m.name) == MEMBER and m.isfile()), None)
+            data = None if member is None else tar.extractfile(member).read()
+    except (OSError, tarfile.TarError) as exc:
+        raise UserError(f"{url}: not a readable tarball ({exc}); set {URL_VARIABLE} to a copy "
+                        f"of inception-2015-12-05.tgz, or pass --inception FILE") from None
+    finally:
+        if os.path.exists(part):
+            os.remove(part)  # kept only while incomplete, for a resumed download
+    if data is None:
+        raise UserError(f"{url}: the archive holds no {MEMBER}; set {URL_VARIABLE} to the "
+                        "inception-2015-12-05.tgz tarball, or pass --inception FILE")
     digest = hashlib.sha256(data).hexdigest()
     os.makedirs(folder, exist_ok=True)
     write_atomic(os.path.join(folder, MEMBER), data)

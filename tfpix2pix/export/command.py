@@ -15,8 +15,10 @@ import tensorflow as tf
 
 from ..data import folder, pipeline
 from ..errors import UserError, native_stderr_silenced
-from ..files import write_atomic
+from ..files import WRITE_FAILURES, failure_reason, write_atomic
 from ..inference import serving
+from ..inference.images import to_uint8
+from ..inference.translator import model_info
 from ..models import stride
 from ..models.test_mode import inference_model
 from ..run_folder import restore_generator
@@ -69,14 +71,38 @@ def run_images(cfg, count):
     return np.asarray(check), np.asarray(calibration)
 
 
+def drawing_palette(cfg, have_data):
+    """The colours of the run's input domain for the demo page (``demo.palette``), derived
+    from its training inputs; free colour when its data is not there."""
+    from ..demo import palette
+
+    found = palette.from_run_data(cfg) if have_data else None
+    return found or palette.free()
+
+
 def export(opts, out=None):
-    """Export ``opts.run_dir`` as ``opts`` (a ``config.ExportConfig``) says; return the checks."""
-    out = out or sys.stdout
+    """Export ``opts.run_dir`` as ``opts`` (a ``config.ExportConfig``) says; return the checks.
+
+    A write that fails for lack of space or permission is one UserError; each artifact is
+    written under a temporary name, removed on failure, so nothing half-written is left.
+    """
+    try:
+        return _export(opts, out or sys.stdout)
+    except (OSError, tf.errors.OpError) as exc:
+        reason = failure_reason(exc)
+        if reason not in WRITE_FAILURES:
+            raise
+        raise UserError(f"--output {opts.output}: the export could not be written ({reason}); "
+                        "nothing half-written was left; free some space (or fix the "
+                        "folder's permissions) and export again") from None
+
+
+def _export(opts, out):
     kinds = tflite_kinds(opts.tflite)
     cfg, generator, step = restore_generator(opts.run_dir)
     lite_size = tflite_size(opts.tflite_size, cfg)
     mode = opts.test_mode or cfg.infer.test_mode
-    if mode == "paper" and (kinds or opts.onnx):
+    if mode == "paper" and (kinds or opts.onnx or opts.web):
         raise UserError("--test-mode paper draws dropout masks at random, which TFLite and ONNX "
                         "cannot convert; export paper mode as a SavedModel only")
     data = run_images(cfg, CALIBRATION_IMAGES)
@@ -95,8 +121,9 @@ def export(opts, out=None):
 
     name = opts.name or cfg.name
     model = inference_model(generator, mode)
+    colours = drawing_palette(cfg, data is not None)
     version_dir, float_fn = saved_model.write(model, cfg, mode, step, opts.output, name,
-                                              opts.version)
+                                              opts.version, extra={"palette": colours})
     version = os.path.basename(version_dir)
     print(f"SavedModel  {version_dir}  (step {step}, --test-mode {mode})", file=out)
     reference = float_fn(tf.constant(check))[serving.OUTPUT_KEY].numpy()
@@ -122,13 +149,19 @@ def export(opts, out=None):
                               calibration if data is not None else None, out)
         for kind, (path, output, lite_reference) in lite.items():
             record(f"tflite_{kind}", path, output, lite_reference)
-    if opts.onnx:
+    if opts.onnx or opts.web:
         from . import onnx
         path = os.path.join(base, f"{name}-{version}.onnx")
         with tempfile.TemporaryDirectory(prefix="tfpix2pix-onnx-") as tmp:
             onnx.convert(saved_model.write_source(model, multiple, tmp, check.shape[-1]), path)
         print(f"ONNX        {path}  ({os.path.getsize(path) / 1e6:.1f} MB)", file=out)
         record("onnx", path, onnx.run(path, check))
+    if opts.web:
+        from ..demo import server, web
+        info = server.page_info(model_info(cfg, mode, step), colours, 0, web.runs_on())
+        examples = [] if data is None else list(to_uint8(check))
+        page = web.write(os.path.join(base, "web"), path, info, examples, stream=out)
+        print(f"web page    {page}  (serve the folder with any static file server)", file=out)
     checks_path = os.path.join(base, f"checks-{version}.json")
     write_atomic(checks_path, json.dumps(
         {"version": int(version), "test_mode": mode, "training_step": step,

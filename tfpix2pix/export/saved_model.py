@@ -29,10 +29,11 @@ SIGNATURES = {"serving_default": (serving.INPUT_KEY, serving.OUTPUT_KEY),
               "translate_bytes": (serving.BYTES_INPUT_KEY, serving.BYTES_OUTPUT_KEY)}
 
 
-def write(model, cfg, test_mode, step, root, name, version=0):
+def write(model, cfg, test_mode, step, root, name, version=0, extra=None):
     """Export an inference model (``models.test_mode``) to ``root/name/<version>``.
 
-    ``version`` 0 takes the next free integer. Returns (version folder, float function).
+    ``version`` 0 takes the next free integer; ``extra`` adds keys to ``tfpix2pix.json``
+    (the drawing palette). Returns (version folder, float function).
     """
     base = os.path.join(root, name)
     version = version or (versions(base) or [0])[-1] + 1
@@ -51,7 +52,7 @@ def write(model, cfg, test_mode, step, root, name, version=0):
     try:
         archive.write_out(tmp, verbose=False)
         with open(os.path.join(tmp, INFO_FILE), "w") as fh:
-            json.dump({**info, "signatures": {k: {"input": i, "output": o}
+            json.dump({**info, **(extra or {}), "signatures": {k: {"input": i, "output": o}
                                               for k, (i, o) in SIGNATURES.items()}},
                       fh, indent=2)
         os.rename(tmp, final)

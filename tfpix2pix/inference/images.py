@@ -23,7 +23,7 @@ from ..data.preprocess import FORMATS, SIGNATURES
 from ..errors import UserError
 from ..files import write_atomic
 
-__all__ = ["read_image", "to_channels", "split_pair", "to_float", "to_uint8", "from_user",
+__all__ = ["read_image", "decode", "to_channels", "split_pair", "to_float", "to_uint8", "from_user",
            "to_user", "Kind", "write_png", "list_inputs", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -45,6 +45,11 @@ def read_image(path):
     except OSError as exc:
         raise UserError(f"{path}: not a readable image ({exc.strerror or 'cannot open'}); "
                         "check the path and its permissions") from None
+    return decode(data, path)
+
+
+def decode(data, path="image"):
+    """``read_image`` for bytes already read; ``path`` names them in errors."""
     if not data.startswith(SIGNATURES):
         raise UserError(f"{path}: not a readable image (not a {FORMATS} file); "
                         "replace or remove it")

@@ -10,9 +10,22 @@ TensorFlow's multi-worker guide prescribes.
 
 A resumed run restores the chief's latest checkpoint on every worker, so the
 run folder must be on storage all workers see (one machine, NFS, gs://).
+
+A lost worker must not leave the others waiting forever in a collective
+operation. A killed process whose host is up closes its connections, and the
+others' next collective fails at once. A worker that stops answering without
+closing them (its host lost power or network, or the process is frozen) is
+declared lost by the coordination service when its heartbeats have been missing
+for ``--worker-timeout`` seconds; with ``TFPIX2PIX_COLLECTIVE_TIMEOUT`` set,
+every collective operation also gives up after that many seconds (TensorFlow
+runs a timer per collective for it, a cost, so it is off by default). Either way
+the others stop with one line naming the lost worker (``lost_worker``), and
+restarting every worker resumes from the chief's last checkpoint.
 """
 
 import hashlib
+import os
+import re
 import shutil
 import signal
 import tempfile
@@ -21,6 +34,30 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import UserError
+
+
+def multi_worker_strategy(worker_timeout=None):
+    """MultiWorkerMirroredStrategy over TF_CONFIG's cluster whose workers give a lost one up
+    after ``worker_timeout`` seconds of silence (None: TensorFlow's defaults)."""
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    spec = resolver.cluster_spec()
+    jobs = [job for job in ("chief", "worker") if job in spec.jobs]
+    configured = context.context().coordination_service is not None
+    if worker_timeout and resolver.task_type in jobs and not configured:
+        # As the strategy would configure it, with our heartbeat timeout.
+        context.context().configure_coordination_service(
+            service_type="standalone", service_leader=multi_worker_util.coordination_leader(spec),
+            heartbeat_timeout_in_ms=int(worker_timeout * 1000),
+            coordinated_jobs=[coordination_config_pb2.CoordinatedJob(
+                name=job, num_tasks=spec.num_tasks(job)) for job in jobs])
+    collective = float(os.environ.get("TFPIX2PIX_COLLECTIVE_TIMEOUT", "0") or 0)
+    options = tf.distribute.experimental.CommunicationOptions(
+        timeout_seconds=collective or None)
+    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 
 
 class Role:
@@ -34,7 +71,21 @@ class Role:
         self.chief = (self.task_type in (None, "chief") or
                       (self.task_type == "worker" and self.task_id == 0 and "chief" not in spec))
         self.name = "chief" if self.chief else f"{self.task_type} {self.task_id}"
+        self._worker_zero_is_chief = "chief" not in spec
         self._scratch = None
+
+    def lost_worker(self, exc):
+        """The worker a collective error ``exc`` names, if it names one other than this one,
+        else "another worker"."""
+        for kind, index in re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", str(exc)):
+            chief = kind == "chief" or (kind, index, self._worker_zero_is_chief) == (
+                "worker", "0", True)
+            name = "chief" if chief else f"{kind} {index}"
+            if name != self.name:
+                return name
+        if self.workers == 2:  # the one other worker
+            return "worker 1" if self.chief else "chief"
+        return "another worker"
 
     @property
     def multiworker(self):

@@ -24,7 +24,8 @@ class Progress:
         self.last_draw = 0.0
         self.last_step = None
 
-    def update(self, step, losses, force=False):
+    def update(self, step, losses, force=False, counts=None):
+        """Draw ``step`` with ``losses`` (floats) and ``counts`` (ints, e.g. skipped steps)."""
         now = time.perf_counter()
         if self.tty and not force and now - self.last_draw < 0.25:
             return
@@ -41,7 +42,8 @@ class Progress:
         epoch = min(step // self.per_epoch + 1, self.epochs)
         text = (f"epoch {epoch}/{self.epochs} step {step}/{self.total} "
                 f"{bar(step, self.total)} ETA {eta} {speed}"
-                + " ".join(f"{k} {v:.3f}" for k, v in losses.items()))
+                + " ".join([f"{k} {v:.3f}" for k, v in losses.items()]
+                           + [f"{k} {v}" for k, v in (counts or {}).items()]))
         show(self.stream, text)
 
     def close(self):

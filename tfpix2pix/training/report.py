@@ -88,7 +88,8 @@ def finished(cfg, s, length, role, out):
              if "val_l1" in s else "") +
           f"  TensorBoard: {run_folder.tensorboard_command(run_dir)}", file=out)
     if length.stop_at < length.total:
-        print("  Rerun the same command without --max-steps to continue.", file=out)
+        print("  To continue, rerun the same command with --max-steps 0 (train to the end) or a "
+              "higher step.", file=out)
     if cfg.data.path.startswith(folder.BUILTIN_PREFIX):
         python = _python()
         print("\nTrain the paper's model on facades (labels -> photo is BtoA):\n"

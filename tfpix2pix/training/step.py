@@ -26,8 +26,22 @@ Speed options (``train.precision``, ``train.jit``, ``train.steps_per_call``):
   gradients to distributed variables;
 - ``train_steps`` runs several steps in one call, reading the distributed
   iterator inside the function.
+
+The NaN guard (``train.nan_policy``): before each update, D's losses and
+gradients (then G's) are checked on every replica, and the replicas agree on
+the answer with one all-reduce of two numbers per update. An update whose loss or gradient
+is not finite is not applied: no weight, Adam moment or Adam iteration count
+moves, and the step's BatchNorm statistics are rolled back. (D's update comes
+before G's loss is known, so when only G's part is not finite, D keeps its
+update.) Such a step is *dropped*; ``step`` still advances, since the batch
+was consumed and the schedule and data position follow it. With float16, a
+step whose losses are finite but whose scaled gradients overflow is the loss
+scaler's normal skip: the scale is halved as ``LossScaleOptimizer`` does, and
+it is counted apart (``scale_skipped``), not as a dropped step.
 """
 
+import contextlib
+import os
 import warnings
 
 import keras
@@ -42,6 +56,34 @@ from . import losses, precision
 from ..names import GRADIENT_PENALTY_MODES
 from .schedule import make_schedule
 from .strategy import resolve_jit
+
+
+# D's mean outputs among the metrics; the others are losses.
+D_OUTPUT_NAMES = ("D_x", "D_G_z")
+# Test hook: "3,5" makes the last replica's target batch NaN at steps 3 and 5 (1-based),
+# so that the guard can be tested through the real step and command line.
+POISON_ENV = "TFPIX2PIX_TEST_NAN_STEPS"
+
+
+@contextlib.contextmanager
+def op_determinism(enabled):
+    """TensorFlow's op determinism (``--deterministic``) for the duration of a run.
+
+    It makes every op pick a deterministic kernel (or fail if it has none, as some do on
+    GPUs) and tf.data keep its order. The data order, augmentation, dropout and the
+    initial weights are seeded and checkpointed whether or not it is on. The switch is
+    process-wide: it is turned off again after the run unless it was on before.
+    """
+    from tensorflow.python.framework import config as tf_config
+
+    was = tf_config.is_op_determinism_enabled()
+    if enabled and not was:
+        tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if enabled and not was:
+            tf_config.disable_op_determinism()
 
 
 def metric_names(train_cfg):
@@ -118,6 +160,7 @@ class Pix2Pix:
             self.g_optimizer.build(self.generator.trainable_variables)
             if self.gan:
                 self.d_optimizer.build(self.discriminator.trainable_variables)
+        self._init_guard(t)
 
         pieces = self.jit and replicas > 1
         compiled = (lambda fn: tf.function(fn, jit_compile=True)) if pieces else (lambda fn: fn)
@@ -127,6 +170,33 @@ class Pix2Pix:
         # reduce_retracing: with --preprocess none or scale_width, batch shapes vary.
         self._one_step = tf.function(self._one_step, jit_compile=self.jit and not pieces,
                                      reduce_retracing=True)
+
+    def _init_guard(self, t):
+        """The NaN guard's counters (this process's, not checkpointed) and the test hook."""
+        self.nan_policy, self.max_skipped = t.nan_policy, t.max_skipped_steps
+        self.loss_names = tuple(k for k in self.metric_names if k not in D_OUTPUT_NAMES)
+        counter = lambda value, name: tf.Variable(value, dtype=tf.int64, trainable=False,
+                                                  name=name)
+        self.skipped = counter(0, "skipped_steps")  # dropped by the NaN guard
+        self.scale_skipped = counter(0, "loss_scale_skips")  # float16 overflows
+        self.skipped_in_a_row = counter(0, "skipped_in_a_row")
+        self.halt_step = counter(-1, "halt_step")  # the step that ends the run, or -1
+        # At halt_step: which of loss_names were not finite, then "gradients".
+        self.halt_what = tf.Variable(tf.zeros(len(self.loss_names) + 1, tf.bool),
+                                     trainable=False, name="halt_what")
+        nets = [n for n in (self.generator, self.discriminator) if n is not None]
+        self._statistics = [v for model in nets for v in model.non_trainable_variables
+                            if "float" in str(v.dtype) and "seed_generator" not in v.path]
+        poison = os.environ.get(POISON_ENV, "")
+        self._poison_steps = ([int(s) for s in poison.split(",") if s.strip()] or None)
+
+    def guard_state(self):
+        """(dropped steps, loss-scale skips, halting step or None, what was not finite)."""
+        halt = int(self.halt_step.numpy())
+        what = [name for name, bad in zip(self.loss_names + ("gradients",),
+                                          self.halt_what.numpy()) if bad]
+        return (int(self.skipped.numpy()), int(self.scale_skipped.numpy()),
+                halt if halt >= 0 else None, what)
 
     def checkpoint(self, loss_scale=None):
         """Everything a resumed run needs to continue exactly where this one stopped.
@@ -240,7 +310,10 @@ class Pix2Pix:
 
     def _replica_step(self, real_a, real_b):
         G, D = self.generator, self.discriminator
-        d_metrics = {}
+        if self._poison_steps is not None:
+            real_b = self._poisoned(real_b)
+        statistics = [tf.identity(v) for v in self._statistics]  # BatchNorm's, before the step
+        d_metrics, d_flags = {}, (tf.constant(True), tf.constant(True))
         with tf.GradientTape() as g_tape:
             fake_b = self._g_forward(real_a)
             if self.gan:
@@ -249,34 +322,114 @@ class Pix2Pix:
                              else None)
                     d_grads, d_metrics = self._d_gradients(real_a, real_b,
                                                            tf.stop_gradient(fake_b), alpha)
-                    self.d_optimizer.apply_gradients(zip(d_grads, D.trainable_variables))
+                    d_flags = self._apply_if_finite(self.d_optimizer, d_grads,
+                                                    D.trainable_variables, d_metrics)
             g_loss, g_metrics = self._g_loss(real_a, real_b, fake_b)  # the updated D
         g_grads = g_tape.gradient(g_loss, G.trainable_variables)
-        self.g_optimizer.apply_gradients(zip(g_grads, G.trainable_variables))
-        return {k: self._average(v) for k, v in {**g_metrics, **d_metrics}.items()}
+        g_flags = self._apply_if_finite(self.g_optimizer, g_grads, G.trainable_variables,
+                                        g_metrics)
+        losses_ok, grads_ok = (d_flags[0] & g_flags[0]), (d_flags[1] & g_flags[1])
+        overflow, no = losses_ok & ~grads_ok, tf.constant(False)
+        if self.precision == "mixed_fp16":  # overflowing gradients are the scaler's to skip
+            flags = {"_dropped": ~losses_ok, "_grads": no, "_scale_skip": overflow}
+        else:
+            flags = {"_dropped": ~(losses_ok & grads_ok), "_grads": overflow, "_scale_skip": no}
+        for v, before in zip(self._statistics, statistics):  # a dropped step leaves no trace
+            v.assign(tf.where(flags["_dropped"], before, v))
+        return {**{k: self._average(v) for k, v in {**g_metrics, **d_metrics}.items()},
+                **{k: tf.cast(v, tf.float32) for k, v in flags.items()}}
+
+    def _apply_if_finite(self, optimizer, grads, variables, metrics):
+        """Apply ``grads`` if the losses in ``metrics`` and the gradients are finite on every
+        replica. Returns (losses finite, gradients finite), as all replicas agree.
+
+        With a float16 loss scaler, finite losses with overflowing (scaled) gradients halve
+        the scale, as the scaler itself would. Keras's scaler decides on one replica's
+        gradients; deciding here on all of them keeps a non-finite sum from being applied.
+        """
+        losses = [v for k, v in metrics.items() if k not in D_OUTPUT_NAMES]
+        bad = tf.stack([tf.cast(~_all_finite(losses), tf.float32),
+                        tf.cast(~_all_finite(grads), tf.float32)])
+        ctx = tf.distribute.get_replica_context()
+        bad = ctx.all_reduce(tf.distribute.ReduceOp.SUM, bad)  # the guard's only reduction
+        losses_ok, grads_ok = bad[0] == 0, bad[1] == 0
+        scaler = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+
+        def update(grads):
+            optimizer.apply_gradients(zip(grads, variables))
+
+        def no_update():
+            if scaler:
+                def overflow():
+                    optimizer.step_counter.assign(0)
+                    optimizer.dynamic_scale.assign(optimizer.dynamic_scale * 0.5)
+                tf.cond(losses_ok, overflow, lambda: None)
+
+        if tf.__internal__.distribute.strategy_supports_no_merge_call():
+            tf.cond(losses_ok & grads_ok, lambda: update(grads), no_update)
+        else:
+            # apply_gradients synchronises the replicas (a merge_call), which a strategy
+            # does not allow inside a tf.cond in a replica: branch in cross-replica context,
+            # as Keras's LossScaleOptimizer does.
+            def branch(strategy, ok, grads):
+                ok = strategy.experimental_local_results(ok)[0]
+                tf.cond(ok, lambda: strategy.extended.call_for_each_replica(update, (grads,)),
+                        no_update)
+            ctx.merge_call(branch, args=(losses_ok & grads_ok, grads))
+        return losses_ok, grads_ok
+
+    def _poisoned(self, real_b):
+        """The test hook (``POISON_ENV``): B is NaN on the last replica at the chosen steps."""
+        ctx = tf.distribute.get_replica_context()
+        last = ctx.replica_id_in_sync_group == ctx.num_replicas_in_sync - 1
+        hit = tf.reduce_any(tf.equal(self.step + 1, self._poison_steps)) & last
+        return tf.where(hit, real_b + float("nan"), real_b)
 
     def _one_step(self, batch):
+        """One step; returns (global-mean metrics, whether the guard dropped its update)."""
         real_a, real_b = batch
         per_replica = self.strategy.run(self._replica_step, args=(real_a, real_b))
         self.step.assign_add(1)
-        return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[k], axis=None)
-                for k in self.metric_names}
+        metrics = {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[k],
+                                           axis=None) for k in self.metric_names}
+        # The flags are the same on every replica (they were all-reduced).
+        flags = {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica[k],
+                                         axis=None) > 0
+                 for k in ("_dropped", "_grads", "_scale_skip")}
+        self._count(metrics, flags)
+        return metrics, flags["_dropped"]
+
+    def _count(self, metrics, flags):
+        """Update the guard's counters after a step; record the step that ends the run."""
+        dropped = flags["_dropped"]
+        self.skipped.assign_add(tf.cast(dropped, tf.int64))
+        self.scale_skipped.assign_add(tf.cast(flags["_scale_skip"], tf.int64))
+        in_a_row = tf.where(dropped, self.skipped_in_a_row + 1, 0)
+        self.skipped_in_a_row.assign(in_a_row)
+        ends = (dropped if self.nan_policy == "stop" else in_a_row >= self.max_skipped)
+        halt = ends & (self.halt_step < 0)
+        what = [~tf.math.is_finite(metrics[k]) for k in self.loss_names] + [flags["_grads"]]
+        self.halt_step.assign(tf.where(halt, self.step, self.halt_step))
+        self.halt_what.assign(tf.where(halt, tf.stack(what), self.halt_what))
 
     def train_step(self, batch):
         """Run one step on a distributed (A, B) batch; return global-mean metrics."""
-        return self._one_step(batch)
+        return self._one_step(batch)[0]
 
     @tf.function
     def train_steps(self, iterator, count):
         """Run ``count`` steps on batches from a distributed ``iterator`` in one call.
 
-        Returns the metrics averaged over the ``count`` steps.
+        Returns the metrics averaged over the steps whose update was not dropped by the
+        NaN guard (NaN if all were).
         """
         sums = {k: tf.constant(0.0) for k in self.metric_names}
+        kept = tf.constant(0.0)
         for _ in tf.range(count):
-            metrics = self._one_step(next(iterator))
-            sums = {k: sums[k] + metrics[k] for k in self.metric_names}
-        return {k: v / tf.cast(count, tf.float32) for k, v in sums.items()}
+            metrics, dropped = self._one_step(next(iterator))
+            sums = {k: sums[k] + tf.where(dropped, 0.0, metrics[k]) for k in self.metric_names}
+            kept += tf.where(dropped, 0.0, 1.0)
+        return {k: v / kept for k, v in sums.items()}
 
     @tf.function(reduce_retracing=True)
     def translate(self, real_a):
@@ -285,3 +438,9 @@ class Pix2Pix:
         size = tf.shape(real_a)
         fake = self.inference(pad_to_multiple(real_a, self.stride), training=False)
         return fake[:, :size[1], :size[2]]
+
+
+def _all_finite(tensors):
+    """Whether every element of ``tensors`` (None entries left out) is finite."""
+    checks = [tf.reduce_all(tf.math.is_finite(t)) for t in tensors if t is not None]
+    return tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)

@@ -28,7 +28,7 @@ def cluster_size(tf_config=None):
     return sum(len(cluster.get(kind, ())) for kind in ("chief", "worker"))
 
 
-def make_strategy(kind="auto"):
+def make_strategy(kind="auto", worker_timeout=None):
     """The ``tf.distribute`` strategy for ``--strategy``.
 
     ``auto``: MultiWorkerMirroredStrategy if TF_CONFIG names several tasks, else
@@ -37,10 +37,13 @@ def make_strategy(kind="auto"):
     ``multiworker``: MultiWorkerMirroredStrategy over the cluster in TF_CONFIG (or this
     machine alone without it). ``default``: the default (single-device) strategy.
 
-    MultiWorkerMirroredStrategy must be created before TensorFlow runs its first op.
+    MultiWorkerMirroredStrategy must be created before TensorFlow runs its first op;
+    ``worker_timeout`` (seconds) bounds how long its workers wait for a lost one (see
+    ``cluster.multi_worker_strategy``).
     """
     if kind == "multiworker" or (kind == "auto" and cluster_size() > 1):
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        from .cluster import multi_worker_strategy
+        return multi_worker_strategy(worker_timeout)
     gpus = tf.config.list_logical_devices("GPU")
     if kind == "mirrored" or (kind == "auto" and len(gpus) > 1):
         if gpus:

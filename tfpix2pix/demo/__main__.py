@@ -1,0 +1,102 @@
+"""Serve a page to draw or upload an input and see it translated:
+``python -m tfpix2pix.demo --model RUN_OR_EXPORT [--host 127.0.0.1] [--port 8000]``.
+
+The page draws at the model's crop size with the input domain's colours (the export's
+palette, or the run's training inputs', or ``--palette``), translates uploads of any size
+as predict does, and shows a few validation inputs of the run as examples.
+"""
+
+import sys
+
+from .. import config as C
+from ..cli import build_parser, parse_options, report_user_error
+from ..errors import UserError
+from ..inference import import_tensorflow
+
+EPILOG = """examples:
+  python -m tfpix2pix.demo --model runs/facades
+  python -m tfpix2pix.demo --model exported/facades --port 8080 --palette facades
+"""
+EXAMPLES = 6  # validation inputs shown in the page's strip
+
+
+def run_examples(cfg, count=EXAMPLES):
+    """The input side of the run's first ``count`` validation pairs (uint8, at the crop
+    size, RGB), or [] when its data is not there."""
+    from ..data import folder, pipeline
+    from .palette import shown_rgb
+
+    d = cfg.data
+    try:
+        _train, shown = folder.find_pairs(d.path, count, dataset_mode=d.dataset_mode)
+    except UserError:
+        return []
+    a, _b = pipeline.eval_pairs(shown, d.crop_size, d.direction, preprocess="resize_and_crop",
+                                load_size=d.crop_size, input_nc=d.input_nc,
+                                output_nc=d.output_nc)
+    return [shown_rgb(x) for x in a]
+
+
+def build_demo(opts, err=None):
+    """A ``server.Demo`` for ``opts`` (a ``config.DemoConfig``): the model through
+    ``load()``, its palette and, for a run folder with its data, examples."""
+    from .. import run_folder
+    from ..inference.translator import load
+    from . import palette as P
+    from .server import Demo
+
+    err = err or sys.stderr
+    translator = load(opts.model)
+    cfg = run_folder.read_config(opts.model) if run_folder.is_run_folder(opts.model) else None
+    if opts.palette:
+        colours = P.from_spec(opts.palette)
+    elif translator.info.get("palette"):
+        colours = P.check(translator.info["palette"])
+    elif cfg is not None:
+        colours = P.from_run_data(cfg)
+        if colours is None:
+            print(f"note: the run's data ({cfg.data.path}) is not here, so the page offers free "
+                  "colour; pass --palette for label colours", file=err)
+            colours = P.free()
+    else:
+        colours = P.free()
+    examples = run_examples(cfg) if cfg is not None else []
+    return Demo(translator, colours, examples, tile=opts.tile)
+
+
+def main(argv=None, out=None, err=None, ready=None):
+    """``ready(server)``, if given, is called once the server listens (tests stop it)."""
+    parser = build_parser("python -m tfpix2pix.demo", __doc__.splitlines()[0], EPILOG,
+                          tree=C.DemoConfig)
+    args = parser.parse_args(argv)
+    out, err = out or sys.stdout, err or sys.stderr
+    try:
+        opts = parse_options(C.DemoConfig, args)
+        if not opts.model:
+            raise UserError("--model is required: a run folder (runs/<name>) or an export "
+                            "(exported/<name>)")
+        if not 0 <= opts.port <= 65535:
+            raise UserError(f"--port {opts.port}: use 0 (any free port) to 65535")
+        import_tensorflow()  # oneDNN preferred, the package's logging policy
+        from .server import make_server, url
+        server = make_server(build_demo(opts, err), opts.host, opts.port)
+    except UserError as exc:
+        return report_user_error(exc, err)
+    print(f"demo of {opts.model}: {url(server)}  (Ctrl+C stops it)", file=out, flush=True)
+    if ready:
+        ready(server)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def main_entry():
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    main_entry()

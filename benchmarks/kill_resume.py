@@ -2,10 +2,14 @@
 
 A tiny model (64 px pairs cropped to 32, ngf = ndf = 8, ``--deterministic``) is trained to
 ``--steps`` once without interruption (the reference), and then again in the same
-command, killed with SIGKILL ``--kills`` times. Each kill lands at a moment drawn
-uniformly over the reference run's wall time (seeded by ``--seed``), counted from the
-command's start, so kills fall in start-up, in steps, in grid and TensorBoard writes and
-inside checkpoint saves alike. After each kill the script checks that
+command, killed with SIGKILL ``--kills`` times. The moments are stratified so that the kills
+spread over the whole run whatever the machine's speed or load: the run's steps are cut into
+``--kills`` equal parts; for kill i a step is drawn uniformly from part i and a fraction
+uniformly from [0, 1) (seeded by ``--seed``); the run (through its resumes) is killed that
+fraction of its last step's duration after it reports the drawn step. A step's progress line
+comes before that step's TensorBoard write, grid and checkpoint save, so kills land in steps,
+in those writes and inside saves alike, and none is wasted on a run that has already ended.
+After each kill the script checks that
 
 - the checkpoint the manager records as the latest reads in full (every checksum);
 - at most one ``--checkpoint-every`` interval of the steps the run had reported was lost;
@@ -82,6 +86,9 @@ class Command:
                                      text=True, env=env, cwd=machine.REPO_ROOT)
         self.began = time.monotonic()
         self.step, self.tail = None, queue.Queue()
+        self.first_step_at = None
+        self.step_seconds = 0.0  # the time between the last two step lines
+        self._last_line = None
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -89,6 +96,12 @@ class Command:
         for line in self.proc.stderr:
             for match in STEP_LINE.finditer(line):
                 self.step = max(self.step or 0, int(match.group(1)))
+                now = time.monotonic()
+                if self._last_line is not None:
+                    self.step_seconds = now - self._last_line
+                self._last_line = now
+                if self.first_step_at is None:
+                    self.first_step_at = now
             self.tail.put(line)
 
     def stderr_tail(self, lines=5):
@@ -169,30 +182,41 @@ def run(args):
     began = time.monotonic()
     command = Command(train_argv(data, reference_dir, args))
     code, _out = command.wait(args.timeout)
-    reference_seconds = time.monotonic() - began
-    if code != 0:
+    ended = time.monotonic()
+    reference_seconds = ended - began
+    if code != 0 or command.first_step_at is None:
         raise SystemExit(f"the reference run failed ({code}): {command.stderr_tail()}")
-    log(f"reference run: {args.steps} steps in {reference_seconds:.1f} s")
+    training_seconds = ended - command.first_step_at
+    log(f"reference run: {args.steps} steps in {reference_seconds:.1f} s, "
+        f"{training_seconds:.1f} s of them from the first step on")
 
     rng = np.random.default_rng(args.seed)
-    moments = rng.uniform(0.0, reference_seconds, size=args.kills)
+    targets = [int(rng.integers(i * args.steps // args.kills,
+                                (i + 1) * args.steps // args.kills)) + 1
+               for i in range(args.kills)]  # the step each kill follows
+    fractions = rng.uniform(0.0, 1.0, size=args.kills)  # of that step's duration
     kills, failures = [], []
-    for i, moment in enumerate(moments):
+    for i, (target, fraction) in enumerate(zip(targets, fractions)):
         before, _ = latest_state(killed_dir)
         left_before = set(save_in_progress(killed_dir, before))
         command = Command(train_argv(data, killed_dir, args))
-        try:
-            command.proc.wait(timeout=moment)
-            finished = True  # the run ended before its kill moment
-        except subprocess.TimeoutExpired:
-            command.proc.kill()
-            finished = False
+        finished = True  # whether the run ended before its kill moment
+        while (command.proc.poll() is None and (command.step or 0) < target
+               and time.monotonic() - command.began < args.timeout):
+            time.sleep(0.005)  # until the run reports the target step (or ends)
+        if command.proc.poll() is None:
+            try:
+                command.proc.wait(timeout=fraction * command.step_seconds)
+            except subprocess.TimeoutExpired:
+                command.proc.kill()
+                finished = False
         code, _out = command.wait(args.timeout)
         latest, damage = latest_state(killed_dir)
         in_save = [n for n in save_in_progress(killed_dir, latest) if n not in left_before]
         reported = command.step
         lost = (reported - (latest or 0)) if reported is not None else 0
-        record = {"kill": i + 1, "at_seconds": round(float(moment), 2),
+        record = {"kill": i + 1, "after_step": target,
+                  "fraction_of_a_step": round(float(fraction), 3),
                   "finished_before_kill": finished, "exit": code,
                   "resumed_from": before, "reported_step": reported,
                   "latest_checkpoint": latest, "steps_lost": lost,
@@ -207,7 +231,7 @@ def run(args):
             failures.append(f"kill {i + 1}: the command failed ({code}): "
                             f"{command.stderr_tail()}")
         kills.append(record)
-        log(f"kill {i + 1}/{args.kills} at {moment:.1f} s: reported step {reported}, latest "
+        log(f"kill {i + 1}/{args.kills} {fraction:.2f} of a step after step {target}: reported step {reported}, latest "
             f"checkpoint {latest}, lost {lost}" + (" (ended first)" if finished else "")
             + (f", inside a save: {in_save}" if in_save else ""))
 
@@ -239,6 +263,7 @@ def run(args):
                      "model": "unet_64 with --num-downs 4, ngf 8, basic D ndf 8, batch 2, "
                               "32x32 crops of 8 random pairs, --deterministic"},
         "reference_seconds": round(reference_seconds, 2),
+        "reference_training_seconds": round(training_seconds, 2),
         "kills_delivered": len(killed_in),
         "kills_after_the_first_step": sum(k["reported_step"] is not None for k in killed_in),
         "kills_inside_a_save": sum(bool(k["interrupted_save_left"]) for k in killed_in),

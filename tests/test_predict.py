@@ -17,7 +17,7 @@ from urllib.parse import unquote
 
 import numpy as np
 import pytest
-from conftest import facades_subset, tiny_config
+from conftest import tiny_facades_run
 from PIL import Image
 
 from tfpix2pix import run_folder
@@ -26,7 +26,6 @@ from tfpix2pix.export.__main__ import main as export_main
 from tfpix2pix.inference import images as I
 from tfpix2pix.inference.translator import load
 from tfpix2pix.predict import main as predict_main
-from tfpix2pix.training import loop
 
 # Numerics and tolerances: run again with oneDNN the other way (tox.ini).
 pytestmark = pytest.mark.onednn
@@ -36,13 +35,7 @@ STRIDE = 64  # unet_64: six stride-2 downsamplings
 
 @pytest.fixture(scope="module")
 def run(facades, tmp_path_factory):
-    data = facades_subset(facades, tmp_path_factory.mktemp("facades16"))
-    run_dir = tmp_path_factory.mktemp("run") / "tiny"
-    cfg = tiny_config(data, run_dir, data={"direction": "BtoA"},
-                      train={"n_epochs": 10, "n_epochs_decay": 0, "batch_size": 4, "lr": 2e-3},
-                      log={"log_every": 20, "image_every": 1000, "checkpoint_every": 1000})
-    assert loop.train(cfg)["step"] == 40
-    return run_dir
+    return tiny_facades_run(facades, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -51,21 +51,19 @@ def main(argv=None):
     env_this = dict(item.split("=", 1) for item in args.env)
     other = os.path.abspath(args.other)
 
-    rounds = []
-    for r in range(args.rounds):
-        # Alternate which goes first, so drift over time does not favour one side.
-        order = [("this", HERE, env_this), ("other", other, {})]
-        if r % 2:
-            order.reverse()
-        entry = {}
-        for name, checkout, env in order:
-            result = _run(checkout, extra, env)
-            entry[name] = {"median_steps_per_s": result["median_steps_per_s"],
-                           "peak_rss_mb": result.get("peak_rss_mb"),
-                           "package": result["software"]["tfpix2pix"]}
-            print(f"round {r + 1} {name}: {result['median_steps_per_s']} steps/s",
-                  file=sys.stderr)
-        rounds.append(entry)
+    checkouts = {"this": (HERE, env_this), "other": (other, {})}
+
+    def measure(name, round_number):
+        checkout, env = checkouts[name]
+        result = _run(checkout, extra, env)
+        print(f"round {round_number} {name}: {result['median_steps_per_s']} steps/s",
+              file=sys.stderr)
+        return {"median_steps_per_s": result["median_steps_per_s"],
+                "peak_rss_mb": result.get("peak_rss_mb"),
+                "package": result["software"]["tfpix2pix"]}
+
+    # The first to run alternates, so drift over time does not favour one side.
+    rounds = machine.interleaved(args.rounds, ("this", "other"), measure)
     this = statistics.median(e["this"]["median_steps_per_s"] for e in rounds)
     that = statistics.median(e["other"]["median_steps_per_s"] for e in rounds)
     out = {"benchmark": "train step A/B: this checkout vs another, alternating rounds",

@@ -8,8 +8,8 @@ created:
 
 - ``default``: what a run does without ``--deterministic``, NaN guard included;
 - ``deterministic``: the same with ``tf.config.experimental.enable_op_determinism()``;
-- ``no_guard``: without ``--deterministic`` and with the NaN guard taken out of the step
-  (each update applied unconditionally, no BatchNorm roll-back), as before the guard.
+- ``no_guard``: without ``--deterministic`` and with ``--nan-policy off`` (each update
+  applied unconditionally, no BatchNorm roll-back), as before the guard.
 
 The variants run interleaved, round after round (the order rotates each round), for each
 oneDNN setting asked for (``TF_ENABLE_ONEDNN_OPTS`` 1 and 0 by default), so that a
@@ -48,23 +48,11 @@ def child(variant, train_speed_args):
     train_speed.CONFIG_FLAGS += ("model.netG",)
     import tensorflow as tf
 
+    train_speed.CONFIG_FLAGS += ("train.nan_policy",)
     if variant == "deterministic":
         tf.config.experimental.enable_op_determinism()
     elif variant == "no_guard":
-        from tfpix2pix.training.step import Pix2Pix
-
-        def apply_always(self, optimizer, grads, variables, metrics):
-            optimizer.apply_gradients(zip(grads, variables))
-            return tf.constant(True), tf.constant(True)
-
-        init_guard = Pix2Pix._init_guard
-
-        def init_without_rollback(self, t):
-            init_guard(self, t)
-            self._statistics = []
-
-        Pix2Pix._apply_if_finite = apply_always
-        Pix2Pix._init_guard = init_without_rollback
+        train_speed_args = [*train_speed_args, "--nan-policy", "off"]
     return train_speed.main(train_speed_args)
 
 
@@ -97,19 +85,17 @@ def main(argv=None):
         return child(args.child, extra)
     train_speed_args = ["--steps", str(args.steps), "--warmup", str(args.warmup), *extra]
 
-    results = {}
+    results, last = {}, {}
     for onednn in args.onednn.split(","):
-        rounds = []
-        for r in range(args.rounds):
-            order = VARIANTS[r % 3:] + VARIANTS[:r % 3]  # rotate: no variant always first
-            entry = {}
-            for variant in order:
-                out = _run(variant, onednn, train_speed_args)
-                entry[variant] = out["median_steps_per_s"]
-                print(f"oneDNN {onednn} round {r + 1} {variant}: {entry[variant]} steps/s "
-                      f"(load {out['load_average_at_end'][0]})", file=sys.stderr)
-            entry["order"] = list(order)
-            rounds.append(entry)
+        def measure(variant, round_number):
+            out = last["out"] = _run(variant, onednn, train_speed_args)
+            print(f"oneDNN {onednn} round {round_number} {variant}: "
+                  f"{out['median_steps_per_s']} steps/s (load {out['load_average_at_end'][0]})",
+                  file=sys.stderr)
+            return out["median_steps_per_s"]
+
+        rounds = machine.interleaved(args.rounds, VARIANTS, measure)
+        out = last["out"]
         ratio = lambda v: statistics.median(e[v] / e["default"] for e in rounds)  # noqa: E731
         results[f"onednn_{onednn}"] = {
             "median_steps_per_s": {v: statistics.median(e[v] for e in rounds)

@@ -84,6 +84,19 @@ def training_data(path=None):
     return "builtin:shapes", "builtin:shapes", "AtoB"
 
 
+def interleaved(rounds, names, measure):
+    """``measure(name, round_number)`` for every name, round after round, the order rotated
+    each round so that a machine whose load drifts favours no name; returns one dict a
+    round, ``{name: what measure returned, ..., "order": [names in the order run]}``."""
+    done = []
+    for r in range(rounds):
+        order = list(names[r % len(names):]) + list(names[:r % len(names)])
+        entry = {name: measure(name, r + 1) for name in order}
+        entry["order"] = order
+        done.append(entry)
+    return done
+
+
 def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 

@@ -1,6 +1,10 @@
 """Shared fixtures: 2 logical CPUs, the facades folder, tiny configs, synthetic pairs."""
 
+import fcntl
+import io
 import os
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +60,7 @@ def tiny_config(data_path, run_dir, **sections):
     return C.validate(C.apply_overrides(C.Config(), preset, "test"))
 
 
-def tiny_facades_run(facades, tmp_path_factory):
+def _train_tiny_facades_run(facades, tmp_path_factory):
     """A tiny labels -> photo (BtoA) run on 16 facades pairs: 40 steps at lr 2e-3, enough for
     an output far from constant (see tests/test_predict.py). Returns its run folder."""
     from tfpix2pix.training import loop
@@ -68,6 +72,49 @@ def tiny_facades_run(facades, tmp_path_factory):
                       log={"log_every": 20, "image_every": 1000, "checkpoint_every": 1000})
     assert loop.train(cfg)["step"] == 40
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_run(facades, tmp_path_factory):
+    """A tiny labels -> photo run on facades (``_train_tiny_facades_run``), trained once per
+    test session and then only read (by predict's, the demo's and the browser's tests).
+
+    Under pytest-xdist each worker is a process with its own session; the workers share the
+    session's temporary root, so the first worker that needs the run trains it there, under
+    a file lock, and the others wait for it and read the same folder.
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    marker = shared / "tiny_facades_run.path"
+    with open(shared / "tiny_facades_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not marker.exists():
+            marker.write_text(str(_train_tiny_facades_run(facades, tmp_path_factory)))
+    return Path(marker.read_text())
+
+
+@pytest.fixture(scope="session")
+def tiny_translator(tiny_run):
+    """``load()`` of ``tiny_run``."""
+    from tfpix2pix.inference.translator import load
+    return load(tiny_run)
+
+
+def serve_demo(argv, wait=300):
+    """Start ``python -m tfpix2pix.demo argv`` in a daemon thread, as the command runs it;
+    return (the server, what the command printed) once it listens. The caller shuts it down."""
+    from tfpix2pix.demo.__main__ import main
+
+    started, ready, out = [], threading.Event(), io.StringIO()
+    thread = threading.Thread(target=main, args=([str(a) for a in argv],), daemon=True,
+                              kwargs={"out": out, "err": out,
+                                      "ready": lambda s: (started.append(s), ready.set())})
+    thread.start()
+    deadline = time.monotonic() + wait
+    while not ready.wait(0.1):
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the demo did not start: {out.getvalue()}")
+    return started[0], out.getvalue()
 
 
 def write_pairs(folder, count, size=32, width=None, seed=0, ext=".png"):
@@ -149,3 +196,17 @@ def command_env(**extra):
     ``extra`` (e.g. TF_ENABLE_ONEDNN_OPTS="1")."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     return {**env, **extra}
+
+
+# The slowest test files, slowest first (measured on a 2-core Zen 4): pytest-xdist's
+# --dist loadfile hands files to idle workers in collection order, so a slow file collected
+# last keeps one worker busy while the others wait. Collected first, they overlap instead.
+SLOW_FILES = ("test_multiworker.py", "test_export.py", "test_options_train.py", "test_stop.py",
+              "test_speed_options.py", "test_train.py", "test_distribute.py",
+              "test_crash_safety.py", "test_logging.py", "test_kill_resume.py",
+              "test_determinism.py", "test_nan_policy.py", "test_docs.py", "test_bad_files.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FILES)))  # stable

@@ -1,13 +1,19 @@
-"""Crash safety of a run folder: SIGKILL inside a checkpoint save, damaged checkpoints, a full
-disk, an unwritable folder, two processes on one folder, a config.yaml from a newer version.
+"""Crash safety of a run folder: SIGKILL inside a checkpoint save, damaged checkpoints (resume,
+predict and export fall back to the one before), a full disk, an unwritable folder, two processes
+on one folder, a config.yaml from a newer version.
+
+The tests that damage or fill a run work on copies of one run trained once for the module
+(``trained``); the kill tests train their own, since the kill is part of the training.
 
 Kills are pinned by hooks, not by timing: a subprocess wraps one function of TensorFlow's save
 path so that the process SIGKILLs itself right after it, on a chosen call. A full disk is a
 file-size limit (RLIMIT_FSIZE, with SIGXFSZ ignored, so a write fails with EFBIG as it would
-with ENOSPC).
+with ENOSPC), set in this process around the command.
 """
 
+import contextlib
 import errno
+import io
 import json
 import os
 import resource
@@ -16,10 +22,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import warnings
 
+import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import ROOT, command_env, tiny_config
+from PIL import Image
+from conftest import ROOT, command_env, tiny_config, write_pairs
 
 from tfpix2pix import run_folder
 from tfpix2pix.errors import Pix2PixWarning, UserError
@@ -49,6 +58,22 @@ def _cli_argv(pairs_dir, run_dir, max_steps):
             "--ndf", "8", "--batch-size", "2", "--seed", "1", "--epochs", "10",
             "--n-epochs-decay", "0", "--max-steps", str(max_steps), "--log-every", "100",
             "--image-every", "100", "--checkpoint-every", "10"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(pairs folder, run folder) of one run trained to step 20: ckpt-10 and ckpt-20. Tests
+    work on copies of the run (``_copy``) and leave it as it is."""
+    root = tmp_path_factory.mktemp("trained")
+    write_pairs(root / "pairs" / "train", 8)
+    write_pairs(root / "pairs" / "val", 2, seed=1)
+    loop.train(_config(root / "pairs", root / "run", 20))
+    return root / "pairs", root / "run"
+
+
+def _copy(trained, path):
+    shutil.copytree(trained[1], path)
+    return path
 
 
 def _restorable(run_dir, step):
@@ -137,19 +162,16 @@ DAMAGE = {
 
 
 def test_a_damaged_latest_checkpoint_falls_back_and_none_intact_deletes_nothing(
-        pairs_dir, tmp_path):
-    run_dir = tmp_path / "run"
-    loop.train(_config(pairs_dir, run_dir, 20))  # ckpt-10 and ckpt-20
+        trained, tmp_path):
+    pairs_dir = trained[0]
     for kind, damage in DAMAGE.items():  # each kind, on a copy of the run
-        copy = tmp_path / kind.replace(" ", "_")
-        shutil.copytree(run_dir, copy)
+        copy = _copy(trained, tmp_path / kind.replace(" ", "_"))
         damage(os.path.join(run_folder.checkpoints_dir(copy), "ckpt-20"))
         with pytest.warns(Pix2PixWarning, match=r"checkpoint ckpt-20 is damaged \(.+\); "
                                                 r"resuming from ckpt-10"):
             assert run_folder.resumable_checkpoint(copy).endswith("ckpt-10"), kind
 
-    damage_all = tmp_path / "all_damaged"
-    shutil.copytree(run_dir, damage_all)
+    damage_all = _copy(trained, tmp_path / "all_damaged")
     for step in (10, 20):
         _truncate(os.path.join(run_folder.checkpoints_dir(damage_all), f"ckpt-{step}.index"))
     before = _listing(damage_all)
@@ -158,6 +180,7 @@ def test_a_damaged_latest_checkpoint_falls_back_and_none_intact_deletes_nothing(
     assert "\n" not in str(info.value) and "ckpt-20: " in str(info.value)
     assert _listing(damage_all) == before
 
+    run_dir = _copy(trained, tmp_path / "run")
     DAMAGE["data cut short"](os.path.join(run_folder.checkpoints_dir(run_dir), "ckpt-20"))
     with pytest.warns(Pix2PixWarning, match="ckpt-20 is damaged"):
         summary = loop.train(_config(pairs_dir, run_dir, 30))
@@ -165,48 +188,113 @@ def test_a_damaged_latest_checkpoint_falls_back_and_none_intact_deletes_nothing(
     _restorable(run_dir, 30)
 
 
+def test_predict_and_export_use_the_checkpoint_before_a_damaged_one(trained, tmp_path):
+    from tfpix2pix.export.__main__ import main as export_main
+    from tfpix2pix.inference.translator import load
+    from tfpix2pix.predict import main as predict_main
+
+    damaged = _copy(trained, tmp_path / "damaged")
+    DAMAGE["data cut short"](os.path.join(run_folder.checkpoints_dir(damaged), "ckpt-20"))
+    older = _copy(trained, tmp_path / "older")  # the run as it was at step 10
+    for name in os.listdir(run_folder.checkpoints_dir(older)):
+        if not name.startswith("ckpt-10."):
+            os.remove(os.path.join(run_folder.checkpoints_dir(older), name))
+    (image_path,) = write_pairs(tmp_path / "inputs", 1, size=32, width=32, seed=3)
+    image = np.asarray(Image.open(image_path))
+    expected = load(older)(image)
+    assert (expected != load(trained[1])(image)).any()  # step 10's pixels are not step 20's
+
+    # The commands show the warning as one line, as training does.
+    warned = (f"warning: {damaged}: checkpoint ckpt-20 is damaged (its data file is cut "
+              "short); using ckpt-10 instead")
+    err = io.StringIO()
+    with warnings.catch_warnings():  # the command's way of showing warnings stays in here
+        assert predict_main(["--model", str(damaged), "--input", image_path, "--output",
+                             str(tmp_path / "out")], out=io.StringIO(), err=err) == 0
+    assert [line for line in err.getvalue().splitlines() if "damaged" in line] == [warned]
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "0000.png")),
+                                  expected)
+
+    out = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()) as err:
+        assert export_main([str(damaged), "--output", str(tmp_path / "exported")], out=out) == 0
+    assert [line for line in err.getvalue().splitlines() if "damaged" in line] == [warned]
+    assert "(step 10," in out.getvalue(), out.getvalue()
+    with open(tmp_path / "exported" / "test" / "1" / "tfpix2pix.json") as fh:
+        assert json.load(fh)["training_step"] == 10
+
+
+def test_when_no_checkpoint_can_be_read_predict_and_export_say_so_in_one_line(trained,
+                                                                            tmp_path):
+    from tfpix2pix.export.__main__ import main as export_main
+
+    run_dir = _copy(trained, tmp_path / "run")
+    folder = run_folder.checkpoints_dir(run_dir)
+    DAMAGE["data cut short"](os.path.join(folder, "ckpt-20"))
+    DAMAGE["index cut short"](os.path.join(folder, "ckpt-10"))
+    (image_path,) = write_pairs(tmp_path / "inputs", 1, size=32, width=32)
+    before = _listing(run_dir)
+    done = subprocess.run([sys.executable, "-m", "tfpix2pix.predict", "--model", str(run_dir),
+                           "--input", image_path, "--output", str(tmp_path / "out")],
+                          capture_output=True, text=True, env=command_env(), timeout=LIMIT)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines() == [
+        f"error: {run_dir}: no checkpoint in {folder} could be read (ckpt-20: its data file "
+        "is cut short; ckpt-10: its index file is cut short or altered); nothing was deleted: "
+        "restore the folder from a backup, or train the run again"], done.stderr[-2000:]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert export_main([str(run_dir), "--output", str(tmp_path / "exported")]) == 2
+    assert err.getvalue().splitlines() == done.stderr.strip().splitlines()
+    assert _listing(run_dir) == before
+    assert not os.path.exists(tmp_path / "exported")
+
+
 # --- a full disk ----------------------------------------------------------------------------
 
-FILE_LIMITED = r"""
-import resource, signal, sys
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
-resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.RLIM_INFINITY))
-from tfpix2pix.train import main
-sys.exit(main(sys.argv[2:]))
-"""
-
-
-def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint(pairs_dir, tmp_path):
-    run_dir = tmp_path / "run"
-    loop.train(_config(pairs_dir, run_dir, 10))
-    folder = run_folder.checkpoints_dir(run_dir)
-    size = os.path.getsize(os.path.join(folder, "ckpt-10.data-00000-of-00001"))
-    assert size > 200_000  # the limit below is far above config.yaml, a grid and the events
-    done = subprocess.run([sys.executable, "-c", FILE_LIMITED, str(size // 2),
-                           *_cli_argv(pairs_dir, run_dir, 20)],
-                          capture_output=True, text=True, env=command_env(), timeout=LIMIT)
-    assert done.returncode == 2, done.stderr[-2000:]
-    last = done.stderr.strip().splitlines()[-1]
-    assert "saving checkpoint ckpt-20 failed (File too large)" in last, done.stderr[-2000:]
-    assert "latest checkpoint is still ckpt-10" in last and "Traceback" not in done.stderr
-    assert sorted(os.listdir(folder)) == ["checkpoint", "ckpt-10.data-00000-of-00001",
-                                          "ckpt-10.index"]
-    assert not os.path.exists(os.path.join(run_dir, run_folder.LOCK_FILE))
-    _restorable(run_dir, 10)
-
-    # An export that does not fit: one line, and no partial version folder.
-    from tfpix2pix import config as C
-    from tfpix2pix.export.command import export
-    opts = C.ExportConfig(run_dir=str(run_dir), output=str(tmp_path / "exported"))
+@contextlib.contextmanager
+def _file_size_limit(size):
+    """A full disk in this process: a write past ``size`` bytes fails with EFBIG (File too
+    large), as one would with ENOSPC, instead of raising SIGXFSZ."""
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (16_000, hard))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
     try:
-        with pytest.raises(UserError, match=r"could not be written \(File too large\)"):
-            export(opts)
+        yield
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         signal.signal(signal.SIGXFSZ, previous)
+
+
+def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint(trained, tmp_path):
+    from tfpix2pix import config as C
+    from tfpix2pix.export.command import export
+    from tfpix2pix.train import main as train_main
+
+    pairs_dir, run_dir = trained[0], _copy(trained, tmp_path / "run")
+    folder = run_folder.checkpoints_dir(run_dir)
+    size = os.path.getsize(os.path.join(folder, "ckpt-20.data-00000-of-00001"))
+    assert size > 200_000  # the limit below is far above config.yaml, a grid and the events
+    # The command, one step on from ckpt-20: its last save, ckpt-21, is the one that does not
+    # fit. (In this process: a subprocess would only add TensorFlow's start-up.)
+    err = io.StringIO()
+    with _file_size_limit(size // 2), contextlib.redirect_stderr(err):
+        status = train_main(_cli_argv(pairs_dir, run_dir, 21), out=io.StringIO(), err=err)
+    assert status == 2, err.getvalue()[-2000:]
+    last = err.getvalue().strip().splitlines()[-1]
+    assert "saving checkpoint ckpt-21 failed (File too large)" in last, err.getvalue()[-2000:]
+    assert "latest checkpoint is still ckpt-20" in last and "Traceback" not in err.getvalue()
+    assert sorted(os.listdir(folder)) == ["checkpoint", "ckpt-10.data-00000-of-00001",
+                                          "ckpt-10.index", "ckpt-20.data-00000-of-00001",
+                                          "ckpt-20.index"]
+    assert not os.path.exists(os.path.join(run_dir, run_folder.LOCK_FILE))
+    _restorable(run_dir, 20)
+
+    # An export that does not fit: one line, and no partial version folder.
+    opts = C.ExportConfig(run_dir=str(run_dir), output=str(tmp_path / "exported"))
+    with _file_size_limit(16_000), pytest.raises(UserError, match=r"could not be written "
+                                                                  r"\(File too large\)"):
+        export(opts)
     assert [f for _root, _dirs, files in os.walk(tmp_path / "exported") for f in files] == []
 
 

@@ -1,8 +1,8 @@
 """python -m tfpix2pix.demo: the drawing palette, the server's endpoints, and export's palette.
 
-One tiny run is trained on real facades pairs (labels -> photo, BtoA), as in
-tests/test_predict.py (40 steps at lr 2e-3, so the output is far from constant), and served
-on a free port of 127.0.0.1. Every translation the server answers must equal ``load()``'s
+One tiny run on real facades pairs (labels -> photo, BtoA; conftest's ``tiny_run``, trained
+once per session and shared with tests/test_demo_browser.py: 40 steps at lr 2e-3, so the
+output is far from constant) is served on a free port of 127.0.0.1. Every translation the server answers must equal ``load()``'s
 on the same pixels: the demo has no inference path of its own.
 """
 
@@ -18,49 +18,33 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import tiny_facades_run
+from conftest import serve_demo as serve
 
+from tfpix2pix import run_folder
 from tfpix2pix.demo import palette as P
 from tfpix2pix.demo.__main__ import main as demo_main
 from tfpix2pix.demo.server import Demo, make_server
 from tfpix2pix.evaluation import palettes
 from tfpix2pix.export.__main__ import main as export_main
 from tfpix2pix.inference import images as I
-from tfpix2pix.inference.translator import load
 
 # Not marked onednn: the server's pixels are compared with load()'s in the same process, under
 # the same kernels, so they are equal either way (the run with oneDNN off was checked by hand).
 
 
-@pytest.fixture(scope="module")
-def run(facades, tmp_path_factory):
-    return tiny_facades_run(facades, tmp_path_factory)
+@pytest.fixture
+def run(tiny_run):
+    return tiny_run
+
+
+@pytest.fixture
+def translator(tiny_translator):
+    return tiny_translator
 
 
 @pytest.fixture(scope="module")
-def translator(run):
-    return load(run)
-
-
-def serve(argv):
-    """Start ``python -m tfpix2pix.demo argv`` in a thread; return (server, its output)."""
-    started, out = [], io.StringIO()
-    ready = threading.Event()
-
-    def ready_with(server):
-        started.append(server)
-        ready.set()
-
-    thread = threading.Thread(target=demo_main, args=(argv,),
-                              kwargs={"out": out, "err": out, "ready": ready_with}, daemon=True)
-    thread.start()
-    assert ready.wait(120), out.getvalue()
-    return started[0], out.getvalue()
-
-
-@pytest.fixture(scope="module")
-def server(run):
-    server, printed = serve(["--model", str(run), "--port", "0"])
+def server(tiny_run):
+    server, printed = serve(["--model", str(tiny_run), "--port", "0"])
     assert f"http://127.0.0.1:{server.server_address[1]}/" in printed
     yield server
     server.shutdown()
@@ -188,17 +172,24 @@ def test_concurrent_requests_each_get_their_own_translation(server, translator, 
         np.testing.assert_array_equal(decoded(body), translator(image))
 
 
-def test_export_records_the_palette_and_the_demo_of_the_export_uses_it(run, tmp_path):
+def test_an_export_without_web_records_its_data_and_its_demo_derives_the_palette(
+        run, server, tmp_path):
+    # Export derives no palette without --web (reading the training images takes seconds): it
+    # records where the run's data is, and the demo of the export derives the run's palette.
     assert export_main([str(run), "--output", str(tmp_path)], out=io.StringIO()) == 0
-    with open(tmp_path / "test" / "1" / "tfpix2pix.json") as fh:
-        recorded = json.load(fh)["palette"]
-    assert recorded["kind"] == "labels" and "facade" in recorded["names"]
-    server, _ = serve(["--model", str(tmp_path / "test"), "--port", "0"])
+    path = tmp_path / "test" / "1" / "tfpix2pix.json"
+    recorded = json.loads(path.read_text())
+    data = run_folder.read_config(run).data
+    assert "palette" not in recorded
+    assert recorded["training_data"] == {"path": data.path, "dataset_mode": data.dataset_mode}
+    of_the_run = json.loads(request(server, "GET", "/api/info")[2])["palette"]
+    assert of_the_run["kind"] == "labels"
+    exported, _ = serve(["--model", tmp_path / "test", "--port", "0"])
     try:
-        info = json.loads(request(server, "GET", "/api/info")[2])
-        assert info["palette"] == recorded and info["examples"] == 0
+        info = json.loads(request(exported, "GET", "/api/info")[2])
+        assert info["palette"] == of_the_run and info["examples"] == 0
     finally:
-        server.shutdown()
+        exported.shutdown()
 
 
 def test_palette_flag_overrides_and_bad_ones_are_one_line(run, tmp_path, capsys):
@@ -237,14 +228,27 @@ def test_derived_palettes_tell_labels_edges_and_photos_apart():
     assert P.derive(photos)["kind"] == "free"
 
 
-def test_a_run_without_its_data_falls_back_to_free_colour(run, tmp_path):
-    from tfpix2pix import config as C, run_folder
+def test_the_palette_is_the_flags_then_the_stored_one_then_the_datas_then_free(run, tmp_path):
+    from tfpix2pix import config as C
+    from tfpix2pix.demo.__main__ import drawing_colours, recorded_data
 
     cfg = run_folder.read_config(run)
     moved = C.apply_overrides(cfg, {"data": {"path": str(tmp_path / "gone")}}, "test")
-    assert P.from_run_data(moved) is None
-    assert P.free()["kind"] == "free"
-    assert os.path.isdir(run)
+    assert P.from_run_data(moved) is None and os.path.isdir(run)
+    info = {"direction": "BtoA", "crop_size": 64, "in_channels": 3, "out_channels": 3}
+    assert recorded_data(info) is None  # an export made before exports recorded their data
+    gone = recorded_data({**info, "training_data": {"path": str(tmp_path / "gone"),
+                                                    "dataset_mode": "auto"}})
+    assert (gone.path, gone.direction, gone.crop_size) == (str(tmp_path / "gone"), "BtoA", 64)
+    stored = {**P.from_spec("cityscapes"), "source": "training inputs"}  # export --web's
+    err = io.StringIO()
+    assert drawing_colours("facades", {**info, "palette": stored}, gone, err)["names"] == list(
+        palettes.FACADES.classes)
+    assert drawing_colours("", {**info, "palette": stored}, gone, err) == stored
+    assert err.getvalue() == ""
+    assert drawing_colours("", info, None, err) == P.free() and err.getvalue() == ""
+    assert drawing_colours("", info, gone, err) == P.free()  # the data is known but gone
+    assert err.getvalue().startswith(f"note: the run's data ({tmp_path / 'gone'}) is not here")
 
 
 # --- the static page's runtime: fetched, checked and kept as export --web needs it -----------

@@ -60,19 +60,13 @@ def start_browser(width=1200, height=900):
 
 
 def serve(model, *extra):
-    """The demo of ``model`` in a thread, as ``python -m tfpix2pix.demo`` runs it."""
-    from tfpix2pix.demo.__main__ import main
+    """The demo of ``model`` in a thread, as ``python -m tfpix2pix.demo`` runs it; returns
+    (server, its page's address)."""
+    from conftest import serve_demo
 
-    started, ready, out = [], threading.Event(), io.StringIO()
-    thread = threading.Thread(
-        target=main, args=(["--model", str(model), "--port", "0", *extra],),
-        kwargs={"out": out, "err": out, "ready": lambda s: (started.append(s), ready.set())},
-        daemon=True)
-    thread.start()
-    if not ready.wait(300):
-        raise RuntimeError(out.getvalue())
-    host, port = started[0].server_address[:2]
-    return started[0], f"http://{host}:{port}/"
+    server, _printed = serve_demo(["--model", model, "--port", "0", *extra])
+    host, port = server.server_address[:2]
+    return server, f"http://{host}:{port}/"
 
 
 # --- what the page shows ---------------------------------------------------------------------
@@ -154,21 +148,14 @@ def browser():
     driver.quit()
 
 
-@pytest.fixture(scope="module")
-def run(facades, tmp_path_factory):
-    from conftest import tiny_facades_run
-    return tiny_facades_run(facades, tmp_path_factory)
+@pytest.fixture
+def translator(tiny_translator):
+    return tiny_translator
 
 
 @pytest.fixture(scope="module")
-def translator(run):
-    from tfpix2pix.inference.translator import load
-    return load(run)
-
-
-@pytest.fixture(scope="module")
-def page(browser, run):
-    server, url = serve(run)
+def page(browser, tiny_run):
+    server, url = serve(tiny_run)
     browser.get(url)
     wait_for(browser, lambda s, done: s == "ready", "became ready")
     yield browser
@@ -262,7 +249,7 @@ def test_an_example_loads_into_the_canvas_and_is_translated(page, translator):
 # --- the static page of export --web ---------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def static_page(browser, run, tmp_path_factory):
+def static_page(browser, tiny_run, tmp_path_factory):
     """export --web of the run, served by a plain static file server on 127.0.0.1.
 
     The runtime comes from the npm registry (once; then from the cache folder). Without the
@@ -282,7 +269,7 @@ def static_page(browser, run, tmp_path_factory):
         pytest.skip(str(exc))
     root = tmp_path_factory.mktemp("exported")
     out = io.StringIO()
-    assert export_main([str(run), "--output", str(root), "--web"], out=out) == 0, out.getvalue()
+    assert export_main([str(tiny_run), "--output", str(root), "--web"], out=out) == 0, out.getvalue()
     folder = root / "test" / "web"
 
     class Static(SimpleHTTPRequestHandler):

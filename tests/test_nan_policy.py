@@ -24,8 +24,6 @@ from tfpix2pix.training import loop
 from tfpix2pix.training.step import POISON_ENV, Pix2Pix
 from tfpix2pix.training.strategy import make_strategy
 
-pytestmark = pytest.mark.onednn
-
 
 def _config(pairs_dir, run_dir, **train):
     # 8 pairs at batch 2: 4 steps per epoch, 8 in all; a checkpoint every 2 steps.
@@ -59,6 +57,7 @@ def test_stop_ends_the_run_naming_the_step_and_keeps_the_last_good_checkpoint(
     _assert_finite(saved[0])
 
 
+@pytest.mark.onednn
 @pytest.mark.filterwarnings("ignore:--norm batch on 2 replicas")
 def test_skip_on_two_replicas_drops_the_updates_counts_them_and_goes_on(
         pairs_dir, tmp_path, monkeypatch):
@@ -86,6 +85,37 @@ def test_skip_on_two_replicas_drops_the_updates_counts_them_and_goes_on(
     assert counts == {2: 0, 4: 2, 6: 2, 8: 2}
 
 
+def test_off_checks_nothing_and_lets_the_update_through(pairs_dir, tmp_path, monkeypatch):
+    # The reference's behaviour, for speed: the poisoned step's NaN reaches the weights.
+    monkeypatch.setenv(POISON_ENV, "3")
+    run_dir = tmp_path / "run"
+    summary = loop.train(_config(pairs_dir, run_dir, nan_policy="off", max_steps=4),
+                         out=io.StringIO(), err=io.StringIO())
+    assert summary["step"] == 4
+    reader = tf.train.load_checkpoint(run_folder.latest_checkpoint(run_dir))
+    values = [np.asarray(reader.get_tensor(k)) for k in reader.get_variable_to_shape_map()
+              if k.startswith("generator/")]
+    floats = [v for v in values if np.issubdtype(v.dtype, np.floating)]
+    assert len(floats) > 10 and not all(np.isfinite(v).all() for v in floats)
+    assert checkpoint_value(run_dir, "g_optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 4
+
+
+def test_the_counts_survive_a_resume(pairs_dir, tmp_path, monkeypatch):
+    # Steps 3 and 4 are dropped and the run stops at 4; the resumed run drops step 5: the
+    # third in a row, so it must end there, with 3 skipped in all.
+    run_dir = tmp_path / "run"
+    monkeypatch.setenv(POISON_ENV, "3,4")
+    loop.train(_config(pairs_dir, run_dir, nan_policy="skip", max_skipped_steps=3,
+                       max_steps=4), out=io.StringIO(), err=io.StringIO())
+    # In the checkpoint: [dropped steps, float16 scale skips, dropped in a row].
+    assert [checkpoint_value(run_dir, f"nan_guard/{i}/.ATTRIBUTES/VARIABLE_VALUE")
+            for i in range(3)] == [2, 0, 2]
+    monkeypatch.setenv(POISON_ENV, "5")
+    with pytest.raises(UserError, match=r"^step 5: 3 steps in a row skipped"):
+        loop.train(_config(pairs_dir, run_dir, nan_policy="skip", max_skipped_steps=3),
+                   out=io.StringIO(), err=io.StringIO())
+
+
 def test_skip_stops_after_too_many_in_a_row_through_the_command(pairs_dir, tmp_path):
     # The real command: one line, a non-zero exit, no traceback; the checkpoint of step 2 only.
     run_dir = tmp_path / "run"
@@ -108,6 +138,7 @@ def test_skip_stops_after_too_many_in_a_row_through_the_command(pairs_dir, tmp_p
     _assert_finite(saved[0])
 
 
+@pytest.mark.onednn
 def test_float16_loss_scale_skips_are_counted_apart(monkeypatch):
     # Overflowing scaled gradients are the loss scaler's normal skip: not a NaN-policy stop.
     cfg = tiny_config("unused", "unused", train={"precision": "mixed_fp16"})

@@ -17,7 +17,6 @@ from urllib.parse import unquote
 
 import numpy as np
 import pytest
-from conftest import tiny_facades_run
 from PIL import Image
 
 from tfpix2pix import run_folder
@@ -34,8 +33,8 @@ STRIDE = 64  # unet_64: six stride-2 downsamplings
 
 
 @pytest.fixture(scope="module")
-def run(facades, tmp_path_factory):
-    return tiny_facades_run(facades, tmp_path_factory)
+def run(tiny_run):
+    return tiny_run  # trained once per session, shared with the demo's tests; read only
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
-"""The run folder's layout, config.yaml, checkpoints and the TensorBoard command; the module's
-place in the package (no upward import, no cycle, no TensorFlow on import)."""
+"""The run folder's layout, config.yaml, checkpoints (and the fallback past a damaged one) and
+the TensorBoard command; its place in tfpix2pix (no upward import, no cycle, no
+TensorFlow on import)."""
 
 import ast
 import os
@@ -11,7 +12,7 @@ import tensorflow as tf
 from conftest import ROOT, tiny_config
 
 from tfpix2pix import run_folder
-from tfpix2pix.errors import UserError
+from tfpix2pix.errors import Pix2PixWarning, UserError
 from tfpix2pix.models import build_generator, generator_kwargs
 
 PACKAGE = ROOT / "tfpix2pix"
@@ -85,6 +86,67 @@ def test_restoring_a_run_without_checkpoint_says_to_train_it(tmp_path):
     run_folder.prepare(cfg)
     with pytest.raises(UserError, match=r"no checkpoint in .*checkpoints; train the run"):
         run_folder.restore_generator(cfg.run_dir)
+
+
+def _two_checkpoints(tmp_path):
+    """A run with ckpt-7 and ckpt-9 holding different generator weights: (cfg, weights at 7)."""
+    cfg, generator = _saved_run(tmp_path, step=7)
+    at_7 = [w.numpy().copy() for w in generator.weights]
+    for w in generator.weights:
+        w.assign(w + 1.0)
+    counter = tf.Variable(9, dtype=tf.int64)
+    checkpoint = tf.train.Checkpoint(generator=generator, step=counter)
+    run_folder.checkpoint_manager(checkpoint, cfg.run_dir, 3, counter).save(
+        checkpoint_number=counter)
+    return cfg, at_7
+
+
+def _files(folder):
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("damage", ["data cut short", "index cut short", "index missing"])
+def test_a_damaged_latest_checkpoint_gives_the_one_before_with_one_warning(tmp_path, damage):
+    cfg, at_7 = _two_checkpoints(tmp_path)
+    prefix = os.path.join(run_folder.checkpoints_dir(cfg.run_dir), "ckpt-9")
+    if damage == "index missing":  # the manager's record still names ckpt-9
+        os.remove(prefix + ".index")
+    else:
+        path = prefix + (".index" if damage == "index cut short" else ".data-00000-of-00001")
+        with open(path, "r+b") as fh:
+            fh.truncate(os.path.getsize(path) // 2)
+    with pytest.warns(Pix2PixWarning) as caught:
+        _cfg, generator, step = run_folder.restore_generator(cfg.run_dir)
+    assert step == 7
+    for restored, saved in zip(generator.weights, at_7):
+        assert (restored.numpy() == saved).all()
+    (message,) = [str(w.message) for w in caught]
+    assert message.startswith(f"{cfg.run_dir}: checkpoint ckpt-9 is damaged (")
+    assert message.endswith("); using ckpt-7 instead") and "\n" not in message, message
+
+
+def test_a_relative_run_folder_finds_its_checkpoints(tmp_path, monkeypatch):
+    # The default --run-dir is runs/<name>: relative paths must not be joined twice.
+    _two_checkpoints(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert run_folder.resumable_checkpoint("run") == os.path.join("run", "checkpoints", "ckpt-9")
+    assert run_folder.restore_generator("run")[2] == 9
+
+
+def test_when_no_checkpoint_restores_it_is_one_line_and_nothing_is_deleted(tmp_path):
+    cfg, _ = _two_checkpoints(tmp_path)
+    folder = run_folder.checkpoints_dir(cfg.run_dir)
+    with open(os.path.join(folder, "ckpt-9.data-00000-of-00001"), "r+b") as fh:
+        fh.truncate(100)
+    os.remove(os.path.join(folder, "ckpt-7.data-00000-of-00001"))
+    before = _files(tmp_path / "run")
+    with pytest.raises(UserError) as info:
+        run_folder.restore_generator(cfg.run_dir)
+    message = str(info.value)
+    assert message.startswith(f"{cfg.run_dir}: no checkpoint in {folder} could be read (")
+    assert "ckpt-9: its data file is cut short; ckpt-7: a data file is missing" in message
+    assert "nothing was deleted" in message and "\n" not in message, message
+    assert _files(tmp_path / "run") == before
 
 
 def test_the_tensorboard_command_names_the_run_folder_and_a_tensorboard_that_runs(

@@ -12,9 +12,6 @@ from tfpix2pix.training import precision
 from tfpix2pix.training.step import Pix2Pix
 from tfpix2pix.training.strategy import make_strategy
 
-# Numerics and tolerances: run again with oneDNN the other way (tox.ini).
-pytestmark = pytest.mark.onednn
-
 # A shallower U-Net than the other tests' (depth 4 at 32 px): XLA compile time grows with the
 # number of layers, and these tests compile several variants of the step.
 SMALL = {"data": {"load_size": 36, "crop_size": 32}, "model": {"num_downs": 4}}
@@ -80,6 +77,7 @@ def test_auto_precision_picks_bf16_only_where_the_cpu_has_it(cpu, tmp_path, monk
     assert real(str(tmp_path / "missing")) == set()
 
 
+@pytest.mark.onednn
 def test_mixed_bf16_computes_in_bfloat16_keeps_outputs_float32_and_matches_fp32():
     cfg32 = _config(model={"no_dropout": True})
     fp32 = _model(cfg32)
@@ -101,6 +99,7 @@ def test_mixed_bf16_computes_in_bfloat16_keeps_outputs_float32_and_matches_fp32(
     assert all(np.isfinite(w).all() for w in _weights(bf16))
 
 
+@pytest.mark.onednn
 def test_mixed_fp16_loss_scale_adapts_and_never_lets_inf_into_the_weights():
     model = _model(_config(train={"precision": "mixed_fp16"}))
     assert model.generator.get_layer("enc2_conv").compute_dtype == "float16"
@@ -130,6 +129,7 @@ def test_mixed_fp16_loss_scale_adapts_and_never_lets_inf_into_the_weights():
     assert float(model.g_adam.learning_rate) == pytest.approx(float(model.lr_schedule(3)))
 
 
+@pytest.mark.onednn
 def test_a_checkpoint_restores_at_any_precision(tmp_path):
     fp16 = _model(_config(train={"precision": "mixed_fp16"}))
     fp16.train_step(_batches(1)[0])
@@ -177,6 +177,7 @@ def _start(model):
             for v in net.trainable_variables}
 
 
+@pytest.mark.onednn
 def test_jit_compiles_the_whole_step_on_one_device_with_the_same_result():
     cfg = _config(model={"no_dropout": True})
     plain = _model(cfg)
@@ -194,6 +195,7 @@ def _distributed(strategy, batch):
         tf.data.Dataset.from_tensors(batch))))
 
 
+@pytest.mark.onednn
 def test_jit_under_two_replicas_compiles_forward_and_gradients_only():
     # Applying gradients inside XLA fails under MirroredStrategy (FIELD_NOTES 2.6): only
     # the forward passes and gradients are compiled, and the step matches one device's.
@@ -209,6 +211,7 @@ def test_jit_under_two_replicas_compiles_forward_and_gradients_only():
     _assert_same_training(single, mirrored, start, m1, m2)
 
 
+@pytest.mark.onednn
 @pytest.mark.parametrize("jit", ["off", "on"])
 def test_four_steps_in_one_call_equal_four_calls(jit):
     # Batch norm and dropout: the moving statistics and the dropout RNG must advance
@@ -261,6 +264,7 @@ def test_intervals_that_are_not_multiples_of_the_call_take_effect_at_the_call_th
     assert [int(p.rsplit("-", 1)[1]) for p in saved.all_model_checkpoint_paths] == [12, 18]
 
 
+@pytest.mark.onednn
 def test_a_bf16_trained_run_resumes_in_fp32_and_exports_float32(pairs_dir, tmp_path):
     from tfpix2pix.inference.translator import from_run
     from tfpix2pix.training.loop import train

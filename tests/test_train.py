@@ -19,9 +19,6 @@ from tfpix2pix.training import loop
 from tfpix2pix.training.schedule import LinearDecay
 from tfpix2pix.training.step import Pix2Pix
 
-# Numerics and tolerances: run again with oneDNN the other way (tox.ini).
-pytestmark = pytest.mark.onednn
-
 
 def events(run_dir):
     acc = event_accumulator.EventAccumulator(
@@ -46,6 +43,7 @@ def facades_run(facades, tmp_path_factory):
     return cfg, run_dir, summary
 
 
+@pytest.mark.onednn
 def test_l1_falls_on_real_facades(facades_run):
     _cfg, run_dir, summary = facades_run
     assert summary["step"] == 160
@@ -56,6 +54,7 @@ def test_l1_falls_on_real_facades(facades_run):
     assert max(l1[120], l1[140], l1[160]) < min(l1[20], l1[40]), l1  # and stays down
 
 
+@pytest.mark.onednn
 def test_run_folder_holds_checkpoint_config_grids_and_events(facades_run):
     cfg, run_dir, _summary = facades_run
     assert run_folder.latest_checkpoint(run_dir).endswith("ckpt-160")
@@ -86,6 +85,7 @@ def _resume_config(pairs_dir, run_dir, **train):
                        log={"log_every": 1, "checkpoint_every": 100})
 
 
+@pytest.mark.onednn
 def test_resume_continues_exactly(pairs_dir, tmp_path):
     # 8 pairs at batch 2: 4 steps per epoch, 16 steps in all.
     interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"
@@ -223,6 +223,7 @@ def _generator_weights(run_dir):
     return [v.numpy() for v in generator.trainable_weights]
 
 
+@pytest.mark.onednn
 def test_init_from_starts_g_from_another_run_and_d_afresh(pairs_dir, tmp_path):
     source = tmp_path / "source"
     loop.train(tiny_config(pairs_dir, source, train={"max_steps": 4, "seed": 1}),

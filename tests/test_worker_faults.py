@@ -14,8 +14,6 @@ from test_multiworker import LIMIT, _argv, _finish, _two_workers_past_the_first_
 
 from tfpix2pix import run_folder
 
-pytestmark = pytest.mark.onednn
-
 
 def test_a_silent_worker_is_given_up_after_the_timeout(
         pairs_dir, tmp_path):

@@ -136,6 +136,14 @@ def parse_options(tree, args):
     return C.check_choices(C.apply_overrides(tree(), given(args, tree), "command line"))
 
 
+def command_options(prog, doc, epilog, tree, argv=None):
+    """The options of the command ``prog`` (a ``tree`` without sections; its description
+    the first line of its module's ``doc``) parsed from ``argv`` and checked as
+    ``parse_options`` checks them. A flag argparse cannot read exits with status 2."""
+    parser = build_parser(prog, doc.splitlines()[0], epilog, tree=tree)
+    return parse_options(tree, parser.parse_args(argv))
+
+
 def resolve_config(args):
     """defaults -> demo preset (when no dataset is named) -> --config file -> flags."""
     flags = given(args)
@@ -154,5 +162,5 @@ def report_user_error(exc, err=None):
     return 2
 
 
-__all__ = ["build_parser", "add_config_flags", "given", "parse_options", "resolve_config",
-           "report_user_error", "UserError"]
+__all__ = ["build_parser", "add_config_flags", "given", "parse_options", "command_options",
+           "resolve_config", "report_user_error", "UserError"]

@@ -10,7 +10,7 @@ import sys
 
 from . import config as C
 from .cli import build_parser, parse_options, report_user_error
-from .errors import UserError
+from .errors import UserError, warnings_as_lines
 from .inference import import_tensorflow
 
 EPILOG = """examples:
@@ -66,6 +66,7 @@ def main(argv=None, out=None, err=None):
     out, err = out or sys.stdout, err or sys.stderr
     try:
         opts = check(parse_options(C.EvaluateConfig, args))
+        warnings_as_lines(err)  # e.g. a damaged checkpoint passed over: one line
         import_tensorflow()  # oneDNN preferred, the package's logging policy
         from .evaluation.runner import evaluate
         result, out_dir = evaluate(opts, err=err)

@@ -117,6 +117,8 @@ PRECISIONS = Registry("precision", {
 NAN_POLICIES = Registry("nan_policy", {
     "stop": "end the run naming the step and the losses, keeping the last good checkpoint",
     "skip": "drop that step's update and count it; stop after --max-skipped-steps in a row",
+    "off": "no check, as in the PyTorch reference: such a step's update reaches the weights "
+           "(a few percent faster; docs/reliability.md)",
 })
 
 # XLA compilation of the train step (``training.strategy.resolve_jit``).

@@ -10,9 +10,9 @@ import os
 import sys
 
 from . import config as C
-from .cli import build_parser, parse_options, report_user_error
-from .errors import UserError
-from .inference import import_tensorflow
+from .cli import command_options, report_user_error
+from .errors import UserError, warnings_as_lines
+from .inference import import_tensorflow, require_model
 from .progress import Count
 
 EPILOG = """examples:
@@ -83,17 +83,13 @@ def predict(opts, err=None):
 
 
 def main(argv=None, out=None, err=None):
-    parser = build_parser("python -m tfpix2pix.predict", __doc__.splitlines()[0], EPILOG,
-                          tree=C.PredictConfig)
-    args = parser.parse_args(argv)
     out, err = out or sys.stdout, err or sys.stderr
     try:
-        opts = parse_options(C.PredictConfig, args)
-        if not opts.model:
-            raise UserError("--model is required: a run folder (runs/<name>) or an export "
-                            "(exported/<name>)")
+        opts = require_model(command_options("python -m tfpix2pix.predict", __doc__, EPILOG,
+                                             C.PredictConfig, argv))
         if not opts.input:
             raise UserError("--input is required: image files, folders or glob patterns")
+        warnings_as_lines(err)  # e.g. a damaged checkpoint passed over: one line
         import_tensorflow()  # oneDNN preferred, the package's logging policy
         rows, failures = predict(opts, err=err)
     except UserError as exc:

@@ -19,6 +19,7 @@ from ..errors import UserError
 from . import staging
 from .listing import lonely_names, match_by_stem
 from .tfrecord import SPLITS
+from .tool import add_tool
 
 KEPT_MODES = ("L", "RGB", "RGBA", "I;16")
 
@@ -107,22 +108,19 @@ def combine(a, b, out, resize=False, force=False, log=print):
     return counts
 
 
-def run(args, out, err):
-    combine(args.a, args.b, args.out, args.resize, args.force,
-            log=lambda line: print(line, file=out))
-    return 0
+def run(args, log):
+    combine(args.a, args.b, args.out, args.resize, args.force, log=log)
 
 
 def add_command(commands):
-    parser = commands.add_parser(
-        "combine", help="make [A | B] images from two folders of partners with the same names",
-        description="Pair the images of --a and --b by name (the extension may differ) and "
-                    "write each pair as one [A | B] image in --out, split by split if --a "
-                    "has train/, val/, test/. Files without a partner are listed and skipped.")
+    parser = add_tool(
+        commands, "combine", "make [A | B] images from two folders of partners with the same "
+        "names", "Pair the images of --a and --b by name (the extension may differ) and write "
+        "each pair as one [A | B] image in --out, split by split if --a has train/, val/, "
+        "test/. Files without a partner are listed and skipped.", run)
     parser.add_argument("--a", required=True, metavar="DIR", help="the A images (left)")
     parser.add_argument("--b", required=True, metavar="DIR", help="the B images (right)")
     staging.add_output_flags(parser)
     parser.add_argument("--resize", action="store_true",
                         help="resize B to A's size when they differ (default: refuse)")
-    parser.set_defaults(run=run)
     return parser

@@ -15,6 +15,7 @@ import shutil
 from ..errors import UserError
 from . import staging
 from .listing import images_in
+from .tool import add_tool
 
 
 def place(src, dest, copy):
@@ -71,17 +72,15 @@ def split(src, out, val=0.1, test=0.1, seed=0, copy=False, force=False, log=prin
     return counts
 
 
-def run(args, out, err):
-    split(args.dir, args.out, args.val, args.test, args.seed, args.copy, args.force,
-          log=lambda line: print(line, file=out))
-    return 0
+def run(args, log):
+    split(args.dir, args.out, args.val, args.test, args.seed, args.copy, args.force, log=log)
 
 
 def add_command(commands):
-    parser = commands.add_parser(
-        "split", help="split one folder of [A | B] images into train/, val/, test/",
-        description="Shuffle the images of DIR with a seed and put them in --out as train/, "
-                    "val/ and test/ (hard links where possible, else copies).")
+    parser = add_tool(
+        commands, "split", "split one folder of [A | B] images into train/, val/, test/",
+        "Shuffle the images of DIR with a seed and put them in --out as train/, val/ and "
+        "test/ (hard links where possible, else copies).", run)
     parser.add_argument("dir", metavar="DIR", help="a folder of [A | B] images")
     staging.add_output_flags(parser)
     parser.add_argument("--val", type=float, default=0.1, metavar="FRACTION",
@@ -90,5 +89,4 @@ def add_command(commands):
                         help="share of the images for test/ (default: 0.1)")
     parser.add_argument("--seed", type=int, default=0, help="shuffle seed (default: 0)")
     parser.add_argument("--copy", action="store_true", help="copy the files, never hard-link")
-    parser.set_defaults(run=run)
     return parser

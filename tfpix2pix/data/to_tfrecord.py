@@ -23,6 +23,7 @@ from .folder import layouts_in
 from .layouts import DEFAULT_PREPROCESS, PREPROCESS_MODES, TWO_FOLDERS
 from .listing import list_images
 from .tfrecord import FORMAT, INDEX, SHARD, SPLITS, VERSION, read_index, shard_name
+from .tool import add_tool
 
 SHARD_BYTES = 256 * 2**20  # automatic shard count: about this much per shard
 
@@ -153,18 +154,16 @@ def write(src, out, shards=0, log=None, preprocess=DEFAULT_PREPROCESS):
     return index
 
 
-def run(args, out, err):
-    write(args.dir, args.out, args.shards, log=lambda line: print(line, file=out),
-          preprocess=args.preprocess)
-    return 0
+def run(args, log):
+    write(args.dir, args.out, args.shards, log=log, preprocess=args.preprocess)
 
 
 def add_command(commands):
-    parser = commands.add_parser(
-        "to-tfrecord", help="write a dataset folder's pairs as sharded TFRecords",
-        description="Write each split (train/, val/, test/) of DIR as sharded TFRecords in OUT, "
-                    "with an index.json; --data OUT then trains on the same pairs in the same "
-                    "order. DIR and OUT may be gs:// or s3:// URLs.")
+    parser = add_tool(
+        commands, "to-tfrecord", "write a dataset folder's pairs as sharded TFRecords",
+        "Write each split (train/, val/, test/) of DIR as sharded TFRecords in OUT, with an "
+        "index.json; --data OUT then trains on the same pairs in the same order. DIR and OUT "
+        "may be gs:// or s3:// URLs.", run)
     parser.add_argument("dir", metavar="DIR", help="dataset folder holding train/ (and val/, "
                         "test/) with [A | B] .jpg or .png pairs")
     parser.add_argument("out", metavar="OUT", help="output folder (new, empty, or an earlier "
@@ -174,5 +173,4 @@ def add_command(commands):
     parser.add_argument("--preprocess", default=DEFAULT_PREPROCESS, choices=PREPROCESS_MODES,
                         help="the --preprocess you will train with: only resize_and_crop (the "
                              "default) needs every pair twice as wide as high")
-    parser.set_defaults(run=run)
     return parser

@@ -1,17 +1,18 @@
 """Serve a page to draw or upload an input and see it translated:
 ``python -m tfpix2pix.demo --model RUN_OR_EXPORT [--host 127.0.0.1] [--port 8000]``.
 
-The page draws at the model's crop size with the input domain's colours (the export's
-palette, or the run's training inputs', or ``--palette``), translates uploads of any size
+The page draws at the model's crop size with the input domain's colours (``--palette``,
+the export's stored palette, or the run's training inputs'), translates uploads of any size
 as predict does, and shows a few validation inputs of the run as examples.
 """
 
+import dataclasses
 import sys
 
 from .. import config as C
-from ..cli import build_parser, parse_options, report_user_error
-from ..errors import UserError
-from ..inference import import_tensorflow
+from ..cli import command_options, report_user_error
+from ..errors import UserError, warnings_as_lines
+from ..inference import import_tensorflow, require_model
 
 EPILOG = """examples:
   python -m tfpix2pix.demo --model runs/facades
@@ -37,46 +38,62 @@ def run_examples(cfg, count=EXAMPLES):
     return [shown_rgb(x) for x in a]
 
 
+def recorded_data(info):
+    """The run's training data as an export's ``tfpix2pix.json`` records it
+    (``training_data``, with the model's direction, size and channels), as a
+    ``config.DataConfig``; None for an export that does not record it."""
+    recorded = info.get("training_data")
+    if not recorded:
+        return None
+    return dataclasses.replace(C.DataConfig(), path=recorded["path"],
+                               dataset_mode=recorded["dataset_mode"],
+                               direction=info["direction"], crop_size=info["crop_size"],
+                               input_nc=info["in_channels"], output_nc=info["out_channels"])
+
+
 def build_demo(opts, err=None):
     """A ``server.Demo`` for ``opts`` (a ``config.DemoConfig``): the model through
     ``load()``, its palette and, for a run folder with its data, examples."""
     from .. import run_folder
     from ..inference.translator import load
-    from . import palette as P
     from .server import Demo
 
-    err = err or sys.stderr
     translator = load(opts.model)
     cfg = run_folder.read_config(opts.model) if run_folder.is_run_folder(opts.model) else None
-    if opts.palette:
-        colours = P.from_spec(opts.palette)
-    elif translator.info.get("palette"):
-        colours = P.check(translator.info["palette"])
-    elif cfg is not None:
-        colours = P.from_run_data(cfg)
-        if colours is None:
-            print(f"note: the run's data ({cfg.data.path}) is not here, so the page offers free "
-                  "colour; pass --palette for label colours", file=err)
-            colours = P.free()
-    else:
-        colours = P.free()
+    data = cfg.data if cfg is not None else recorded_data(translator.info)
+    colours = drawing_colours(opts.palette, translator.info, data, err or sys.stderr)
     examples = run_examples(cfg) if cfg is not None else []
     return Demo(translator, colours, examples, tile=opts.tile)
 
 
+def drawing_colours(spec, info, data, err):
+    """The page's palette, the first that applies (docs/demo.md): ``--palette spec``, the
+    palette stored in the export's ``info``, the one derived from the training data ``data``
+    (a ``config.DataConfig``, or None), free colour. A note on ``err`` says when the data is
+    known but not there."""
+    from . import palette as P
+
+    if spec:
+        return P.from_spec(spec)
+    if info.get("palette"):
+        return P.check(info["palette"])
+    colours = P.from_data(data) if data is not None else P.free()
+    if colours is None:
+        print(f"note: the run's data ({data.path}) is not here, so the page offers free "
+              "colour; pass --palette for label colours", file=err)
+        colours = P.free()
+    return colours
+
+
 def main(argv=None, out=None, err=None, ready=None):
     """``ready(server)``, if given, is called once the server listens (tests stop it)."""
-    parser = build_parser("python -m tfpix2pix.demo", __doc__.splitlines()[0], EPILOG,
-                          tree=C.DemoConfig)
-    args = parser.parse_args(argv)
     out, err = out or sys.stdout, err or sys.stderr
     try:
-        opts = parse_options(C.DemoConfig, args)
-        if not opts.model:
-            raise UserError("--model is required: a run folder (runs/<name>) or an export "
-                            "(exported/<name>)")
+        opts = require_model(command_options("python -m tfpix2pix.demo", __doc__, EPILOG,
+                                             C.DemoConfig, argv))
         if not 0 <= opts.port <= 65535:
             raise UserError(f"--port {opts.port}: use 0 (any free port) to 65535")
+        warnings_as_lines(err)  # e.g. a damaged checkpoint passed over: one line
         import_tensorflow()  # oneDNN preferred, the package's logging policy
         from .server import make_server, url
         server = make_server(build_demo(opts, err), opts.host, opts.port)

@@ -1,7 +1,7 @@
 """The colours a user draws with: derived from a run's training inputs, or read from a file.
 
-A drawing palette is JSON-able data, stored in an export's ``tfpix2pix.json`` under
-``"palette"`` and sent to the demo page::
+A drawing palette is JSON-able data, stored in the ``tfpix2pix.json`` of an export made
+with ``--web`` under ``"palette"`` and sent to the demo page::
 
     {"kind": "labels", "colors": [[r, g, b], ...], "names": [...], "background": [r, g, b],
      "source": "training inputs"}
@@ -101,9 +101,14 @@ def from_spec(spec):
 
 def from_run_data(cfg):
     """The palette of a run's training inputs, or None when its data is not there."""
+    return from_data(cfg.data)
+
+
+def from_data(d):
+    """The palette of the training inputs ``d`` (a ``config.DataConfig``) names, or None
+    when they are not there."""
     from ..data import folder, pipeline
 
-    d = cfg.data
     try:
         train, _shown = folder.find_pairs(d.path, 0, dataset_mode=d.dataset_mode)
     except UserError:

@@ -7,8 +7,8 @@ files beside the version folders, and checks each against the Keras generator.
 import sys
 
 from .. import config as C
-from ..cli import build_parser, parse_options, report_user_error
-from ..errors import UserError, quiet_tensorflow_import
+from ..cli import command_options, report_user_error
+from ..errors import UserError, quiet_tensorflow_import, warnings_as_lines
 
 EPILOG = """examples:
   python -m tfpix2pix.export runs/demo
@@ -19,13 +19,12 @@ EPILOG = """examples:
 
 
 def main(argv=None, out=None):
-    parser = build_parser("python -m tfpix2pix.export", __doc__.splitlines()[0], EPILOG,
-                          tree=C.ExportConfig)
-    args = parser.parse_args(argv)
     try:
-        opts = parse_options(C.ExportConfig, args)
+        opts = command_options("python -m tfpix2pix.export", __doc__, EPILOG, C.ExportConfig,
+                               argv)
         if not opts.run_dir:
             raise UserError("RUN_DIR is empty; pass the run folder to export (e.g. runs/demo)")
+        warnings_as_lines()  # e.g. a damaged checkpoint passed over: one line
         quiet_tensorflow_import()
         from .command import export
         export(opts, out=out)

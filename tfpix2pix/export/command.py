@@ -71,13 +71,18 @@ def run_images(cfg, count):
     return np.asarray(check), np.asarray(calibration)
 
 
-def drawing_palette(cfg, have_data):
-    """The colours of the run's input domain for the demo page (``demo.palette``), derived
-    from its training inputs; free colour when its data is not there."""
-    from ..demo import palette
+def demo_info(cfg, have_data, web):
+    """What ``tfpix2pix.json`` holds for the demo: where the run's training data is
+    (``training_data``: from it the demo of the export derives its drawing colours) and,
+    with ``--web``, those colours (``palette``, see ``demo.palette``), derived here for the
+    static page; free colour when the data is not there."""
+    extra = {"training_data": {"path": cfg.data.path, "dataset_mode": cfg.data.dataset_mode}}
+    if web:  # the derivation reads training images: seconds, so only where the page needs it
+        from ..demo import palette
 
-    found = palette.from_run_data(cfg) if have_data else None
-    return found or palette.free()
+        found = palette.from_run_data(cfg) if have_data else None
+        extra["palette"] = found or palette.free()
+    return extra
 
 
 def export(opts, out=None):
@@ -121,9 +126,9 @@ def _export(opts, out):
 
     name = opts.name or cfg.name
     model = inference_model(generator, mode)
-    colours = drawing_palette(cfg, data is not None)
+    extra = demo_info(cfg, data is not None, opts.web)
     version_dir, float_fn = saved_model.write(model, cfg, mode, step, opts.output, name,
-                                              opts.version, extra={"palette": colours})
+                                              opts.version, extra=extra)
     version = os.path.basename(version_dir)
     print(f"SavedModel  {version_dir}  (step {step}, --test-mode {mode})", file=out)
     reference = float_fn(tf.constant(check))[serving.OUTPUT_KEY].numpy()
@@ -158,7 +163,8 @@ def _export(opts, out):
         record("onnx", path, onnx.run(path, check))
     if opts.web:
         from ..demo import server, web
-        info = server.page_info(model_info(cfg, mode, step), colours, 0, web.runs_on())
+        info = server.page_info(model_info(cfg, mode, step), extra["palette"], 0,
+                                web.runs_on())
         examples = [] if data is None else list(to_uint8(check))
         page = web.write(os.path.join(base, "web"), path, info, examples, stream=out)
         print(f"web page    {page}  (serve the folder with any static file server)", file=out)

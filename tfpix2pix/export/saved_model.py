@@ -33,7 +33,7 @@ def write(model, cfg, test_mode, step, root, name, version=0, extra=None):
     """Export an inference model (``models.test_mode``) to ``root/name/<version>``.
 
     ``version`` 0 takes the next free integer; ``extra`` adds keys to ``tfpix2pix.json``
-    (the drawing palette). Returns (version folder, float function).
+    (the demo's: ``command.demo_info``). Returns (version folder, float function).
     """
     base = os.path.join(root, name)
     version = version or (versions(base) or [0])[-1] + 1

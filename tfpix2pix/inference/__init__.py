@@ -18,6 +18,17 @@ def prefer_onednn():
         os.environ.setdefault(ONEDNN_VARIABLE, "1")
 
 
+def require_model(opts):
+    """``opts`` of a command that translates with ``--model`` (predict, the demo), or a
+    UserError when it names no model."""
+    from ..errors import UserError
+
+    if not opts.model:
+        raise UserError("--model is required: a run folder (runs/<name>) or an export "
+                        "(exported/<name>)")
+    return opts
+
+
 def import_tensorflow():
     """TensorFlow for a command or ``load()`` that runs a generator: oneDNN preferred
     (``prefer_onednn``) and the package's logging policy (``errors.quiet_tensorflow_import``).

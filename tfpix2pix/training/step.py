@@ -37,7 +37,8 @@ update.) Such a step is *dropped*; ``step`` still advances, since the batch
 was consumed and the schedule and data position follow it. With float16, a
 step whose losses are finite but whose scaled gradients overflow is the loss
 scaler's normal skip: the scale is halved as ``LossScaleOptimizer`` does, and
-it is counted apart (``scale_skipped``), not as a dropped step.
+it is counted apart (``scale_skipped``), not as a dropped step. ``off`` checks
+nothing and applies every update (a float16 scaler still skips overflows itself).
 """
 
 import contextlib
@@ -172,7 +173,8 @@ class Pix2Pix:
                                      reduce_retracing=True)
 
     def _init_guard(self, t):
-        """The NaN guard's counters (this process's, not checkpointed) and the test hook."""
+        """The NaN guard's counters (checkpointed, so that a resumed run goes on counting)
+        and the test hook."""
         self.nan_policy, self.max_skipped = t.nan_policy, t.max_skipped_steps
         self.loss_names = tuple(k for k in self.metric_names if k not in D_OUTPUT_NAMES)
         counter = lambda value, name: tf.Variable(value, dtype=tf.int64, trainable=False,
@@ -186,7 +188,8 @@ class Pix2Pix:
                                      trainable=False, name="halt_what")
         nets = [n for n in (self.generator, self.discriminator) if n is not None]
         self._statistics = [v for model in nets for v in model.non_trainable_variables
-                            if "float" in str(v.dtype) and "seed_generator" not in v.path]
+                            if "float" in str(v.dtype) and "seed_generator" not in v.path
+                            and self.nan_policy != "off"]  # rolled back after a dropped step
         poison = os.environ.get(POISON_ENV, "")
         self._poison_steps = ([int(s) for s in poison.split(",") if s.strip()] or None)
 
@@ -198,7 +201,7 @@ class Pix2Pix:
         return (int(self.skipped.numpy()), int(self.scale_skipped.numpy()),
                 halt if halt >= 0 else None, what)
 
-    def checkpoint(self, loss_scale=None):
+    def checkpoint(self, loss_scale=None, guard=True):
         """Everything a resumed run needs to continue exactly where this one stopped.
 
         Keras layers don't expose their ``SeedGenerator`` state (dropout's RNG) to
@@ -206,7 +209,9 @@ class Pix2Pix:
         draws different dropout masks. The optimizers are the Adams themselves at
         every precision; float16's loss scales are saved beside them, so a checkpoint
         written at one precision restores at another (``loss_scale=False`` leaves
-        them out, for reading a checkpoint that has none).
+        them out, for reading a checkpoint that has none). The NaN guard's counts are
+        saved too, so that the skipped-step total and the run of skips in a row survive a
+        resume (``guard=False`` reads a checkpoint of a version without them).
         """
         nets = [n for n in (self.generator, self.discriminator) if n is not None]
         rng_state = [v for model in nets
@@ -215,6 +220,8 @@ class Pix2Pix:
                        rng_state=rng_state)
         if self.gan:
             objects.update(discriminator=self.discriminator, d_optimizer=self.d_adam)
+        if guard:
+            objects["nan_guard"] = [self.skipped, self.scale_skipped, self.skipped_in_a_row]
         if self.precision == "mixed_fp16" and loss_scale is not False:
             optimizers = (self.g_optimizer, self.d_optimizer) if self.gan else (self.g_optimizer,)
             objects["loss_scale"] = [v for opt in optimizers
@@ -224,7 +231,8 @@ class Pix2Pix:
     def restore(self, path):
         """Restore a checkpoint written by ``checkpoint()`` at any precision."""
         saved = {name.split("/")[0] for name, _shape in tf.train.list_variables(path)}
-        status = self.checkpoint(loss_scale="loss_scale" in saved).restore(path)
+        status = self.checkpoint(loss_scale="loss_scale" in saved,
+                                 guard="nan_guard" in saved).restore(path)
         # Every object of ours is in the checkpoint; a float16 run's loss scales may be
         # in it and not in ours (expect_partial keeps them from being reported as lost).
         status.assert_existing_objects_matched().expect_partial()
@@ -347,6 +355,9 @@ class Pix2Pix:
         the scale, as the scaler itself would. Keras's scaler decides on one replica's
         gradients; deciding here on all of them keeps a non-finite sum from being applied.
         """
+        if self.nan_policy == "off":  # no check: every update is applied, as in the reference
+            optimizer.apply_gradients(zip(grads, variables))
+            return tf.constant(True), tf.constant(True)
         losses = [v for k, v in metrics.items() if k not in D_OUTPUT_NAMES]
         bad = tf.stack([tf.cast(~_all_finite(losses), tf.float32),
                         tf.cast(~_all_finite(grads), tf.float32)])

@@ -34,7 +34,7 @@ setup(
         # python -m tfpix2pix.convert --from-pytorch: reads .pth files (a CPU build is enough).
         "pytorch": ["torch"],
         # selenium drives Debian's chromium in tests/test_demo_browser.py (.ci/run installs it).
-        "test": ["pytest>=8", "pytest-xdist>=3", "selenium>=4.20,<5",
+        "test": ["pytest>=8", "pytest-xdist>=3.7", "selenium>=4.20,<5",
                  "ai-edge-litert>=2.3,<3",
                  "tf2onnx>=1.17,<2", "onnx>=1.23,<2", "onnxruntime>=1.32,<2"],
     },

@@ -16,10 +16,8 @@ Only JSON goes to stdout; run on an otherwise idle machine.
 """
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 
 import machine  # benchmarks/machine.py
@@ -30,17 +28,13 @@ HERE = machine.REPO_ROOT
 def _run(checkout, extra, env_extra):
     env = {**os.environ, "PYTHONPATH": checkout, "TF_CPP_MIN_LOG_LEVEL": "2", **env_extra}
     script = os.path.join(checkout, "benchmarks", "train_speed.py")
-    done = subprocess.run([sys.executable, script, *extra], stdout=subprocess.PIPE, text=True,
-                          env=env, cwd=checkout)
-    if done.returncode:
-        raise SystemExit(f"ab_train_speed: {script} failed with status {done.returncode}")
-    return json.loads(done.stdout)
+    return machine.run_json([sys.executable, script, *extra], env, f"ab_train_speed: {script}",
+                            cwd=checkout)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[:argv.index("--")] if "--" in argv else argv
+    argv, extra = machine.split_at_dashes(argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--other", required=True, help="the other checkout's root folder")
     p.add_argument("--rounds", type=int, default=3)

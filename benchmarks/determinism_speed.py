@@ -26,10 +26,8 @@ Only JSON goes to stdout; progress goes to stderr.
 """
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 
 import machine  # benchmarks/machine.py
@@ -60,17 +58,12 @@ def _run(variant, onednn, train_speed_args):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": onednn}
     cmd = [sys.executable, os.path.abspath(__file__), "--child", variant, "--",
            *train_speed_args]
-    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env)
-    if done.returncode:
-        raise SystemExit(f"determinism_speed: {variant} (oneDNN {onednn}) failed with "
-                         f"status {done.returncode}")
-    return json.loads(done.stdout)
+    return machine.run_json(cmd, env, f"determinism_speed: {variant} (oneDNN {onednn})")
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[:argv.index("--")] if "--" in argv else argv
+    argv, extra = machine.split_at_dashes(argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--steps", type=int, default=20, help="timed steps per process")

@@ -84,6 +84,25 @@ def training_data(path=None):
     return "builtin:shapes", "builtin:shapes", "AtoB"
 
 
+def split_at_dashes(argv):
+    """(this script's arguments, the ones after ``--`` that it passes on)."""
+    if "--" not in argv:
+        return list(argv), []
+    cut = argv.index("--")
+    return list(argv[:cut]), list(argv[cut + 1:])
+
+
+def run_json(cmd, env, what, cwd=None):
+    """Run a benchmark child ``cmd`` and return the JSON it prints; exit naming ``what``
+    if it fails."""
+    import subprocess
+
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=cwd)
+    if done.returncode:
+        raise SystemExit(f"{what} failed with status {done.returncode}")
+    return json.loads(done.stdout)
+
+
 def interleaved(rounds, names, measure):
     """``measure(name, round_number)`` for every name, round after round, the order rotated
     each round so that a machine whose load drifts favours no name; returns one dict a

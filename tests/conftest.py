@@ -198,9 +198,10 @@ def command_env(**extra):
     return {**env, **extra}
 
 
-# The slowest test files, slowest first (measured on a 2-core Zen 4): pytest-xdist's
-# --dist loadfile hands files to idle workers in collection order, so a slow file collected
-# last keeps one worker busy while the others wait. Collected first, they overlap instead.
+# The slowest test files, slowest first (measured on a 2-core Zen 4): with
+# --no-loadscope-reorder (tox.ini) pytest-xdist's --dist loadfile hands files to idle workers
+# in collection order, so a slow file collected last would keep one worker busy while the
+# others wait. Collected first, they overlap instead.
 SLOW_FILES = ("test_multiworker.py", "test_export.py", "test_options_train.py", "test_stop.py",
               "test_speed_options.py", "test_train.py", "test_distribute.py",
               "test_crash_safety.py", "test_logging.py", "test_kill_resume.py",

@@ -8,7 +8,6 @@ TensorFlow). The layers, from the ground up:
 """
 
 import ast
-from pathlib import Path
 
 from conftest import ROOT
 

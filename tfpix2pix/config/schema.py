@@ -205,11 +205,15 @@ class Config:
         return self.log.run_dir or os.path.join("runs", self.name)
 
 
+# --model of the commands that translate with a trained generator.
+MODEL_HELP = ("a run folder (runs/<name>: its newest readable checkpoint) or an export "
+              "(exported/<name>, or one of its version folders)")
+
+
 @dataclass
 class PredictConfig:
     """Options of ``python -m tfpix2pix.predict``."""
-    model: str = opt("", "a run folder (runs/<name>: its latest checkpoint and config) or an "
-                     "export (exported/<name>, or one of its version folders)")
+    model: str = opt("", MODEL_HELP)
     input: tuple = opt((), "image files, folders or glob patterns to translate")
     output: str = opt("results", "folder for the translated PNGs (and index.html)")
     aligned: bool = opt(False, "inputs are [A | B] pairs: translate the run's input side and "
@@ -224,8 +228,7 @@ class PredictConfig:
 @dataclass
 class DemoConfig:
     """Options of ``python -m tfpix2pix.demo``."""
-    model: str = opt("", "a run folder (runs/<name>) or an export (exported/<name>, or one of "
-                     "its version folders)")
+    model: str = opt("", MODEL_HELP)
     host: str = opt("127.0.0.1", "address to listen on (127.0.0.1: this machine only; 0.0.0.0: "
                     "every network this machine is on)")
     port: int = opt(8000, "port to listen on (0: any free one)")
@@ -238,8 +241,7 @@ class DemoConfig:
 @dataclass
 class EvaluateConfig:
     """Options of ``python -m tfpix2pix.evaluate``."""
-    model: str = opt("", "a run folder (runs/<name>) or an export (exported/<name>, or one of "
-                     "its version folders)")
+    model: str = opt("", MODEL_HELP)
     data: str = opt("", "dataset folder in the run's layout: DIR/<split>/ of [A | B] images, "
                     "A/ and B/ folders, or a to-tfrecord folder")
     split: str = opt("test", "the split to score")
